@@ -1,0 +1,84 @@
+/* context.c: module outcome, facts and deadline bookkeeping. */
+#include "context.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+void
+ctx_init(struct hb_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	kv_init(&ctx->facts);
+}
+
+void
+ctx_free(struct hb_ctx *ctx)
+{
+	kv_free(&ctx->facts);
+	free(ctx->message);
+	ctx->message = NULL;
+}
+
+int
+ctx_fail(struct hb_ctx *ctx, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	log_error(ctx->module, "%s", b.data);
+	free(ctx->message);
+	ctx->message = buf_steal(&b);
+	return -1;
+}
+
+void
+ctx_result(struct hb_ctx *ctx, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	log_info(ctx->module, "%s", b.data);
+	free(ctx->message);
+	ctx->message = buf_steal(&b);
+}
+
+void
+ctx_set_fact(struct hb_ctx *ctx, const char *key, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	kv_set(&ctx->facts, key, b.data, ctx->module);
+	buf_free(&b);
+}
+
+const char *
+ctx_fact(struct hb_ctx *ctx, const char *key)
+{
+	return kv_get(&ctx->facts, key);
+}
+
+long long
+ctx_time_left(struct hb_ctx *ctx)
+{
+	if (ctx->deadline == 0)
+		return 24LL * 3600 * 1000;
+	long long left = ctx->deadline - mono_ms();
+	return left > 0 ? left : 0;
+}

@@ -1,0 +1,146 @@
+/* exec.c: fork/exec with a pipe and a deadline; no shell anywhere. */
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXEC_OUTPUT_MAX (256 * 1024)
+
+void
+exec_result_free(struct exec_result *res)
+{
+	buf_free(&res->out);
+}
+
+char *
+argv_to_display(const char *const argv[])
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; argv[i] != NULL; i++) {
+		const char *a = argv[i];
+		bool quote = *a == '\0' || strpbrk(a, " \t\n\"'\\$`*?;&|<>(){}") != NULL;
+
+		if (i)
+			buf_addc(&b, ' ');
+		if (!quote) {
+			buf_adds(&b, a);
+			continue;
+		}
+		buf_addc(&b, '\'');
+		for (const char *p = a; *p; p++) {
+			if (*p == '\'')
+				buf_adds(&b, "'\\''");
+			else
+				buf_addc(&b, *p);
+		}
+		buf_addc(&b, '\'');
+	}
+	return buf_steal(&b);
+}
+
+int
+exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *res)
+{
+	int pfd[2], errpipe[2], wstatus = 0;
+	pid_t pid;
+	long long deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+	bool killed = false;
+
+	memset(res, 0, sizeof(*res));
+	buf_init(&res->out);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -1;
+	/* A second pipe reports an exec failure (errno) back to the parent. */
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		int saved = errno;
+
+		close(pfd[0]);
+		close(pfd[1]);
+		close(errpipe[0]);
+		close(errpipe[1]);
+		errno = saved;
+		return -1;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			close(devnull);
+		}
+		dup2(pfd[1], STDOUT_FILENO);
+		dup2(pfd[1], STDERR_FILENO);
+		/* Start the child in its own process group so a timeout kills its children too. */
+		setpgid(0, 0);
+		execvp(argv[0], (char *const *)(uintptr_t)argv);
+		int e = errno;
+		(void)!write(errpipe[1], &e, sizeof(e));
+		_exit(127);
+	}
+	close(pfd[1]);
+	close(errpipe[1]);
+	for (;;) {
+		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+		int wait_ms = -1;
+		char chunk[4096];
+
+		if (deadline) {
+			long long left = deadline - mono_ms();
+
+			if (left <= 0) {
+				kill(-pid, SIGKILL);
+				kill(pid, SIGKILL);
+				killed = true;
+				break;
+			}
+			wait_ms = left > 1000 ? 1000 : (int)left;
+		}
+		int pr = poll(&p, 1, wait_ms);
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pr <= 0)
+			continue;
+		ssize_t r = read(pfd[0], chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (res->out.len + (size_t)r <= EXEC_OUTPUT_MAX)
+			buf_add(&res->out, chunk, (size_t)r);
+	}
+	close(pfd[0]);
+	while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+		;
+	int child_errno = 0;
+	ssize_t er = read(errpipe[0], &child_errno, sizeof(child_errno));
+	close(errpipe[0]);
+	if (er == (ssize_t)sizeof(child_errno)) {
+		exec_result_free(res);
+		errno = child_errno;
+		return -1;
+	}
+	if (res->out.data == NULL)
+		buf_add(&res->out, "", 0);
+	res->timed_out = killed;
+	if (!killed && WIFEXITED(wstatus)) {
+		res->exited = 1;
+		res->status = WEXITSTATUS(wstatus);
+	} else {
+		res->exited = 0;
+		res->status = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : -1;
+	}
+	return 0;
+}

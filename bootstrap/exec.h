@@ -1,0 +1,22 @@
+/* exec.h: run a program from an argv array (never a shell), capture its output. */
+#ifndef HABOOT_EXEC_H
+#define HABOOT_EXEC_H
+
+#include "util.h"
+
+struct exec_result {
+	int exited;      /* 1 if it exited, 0 if killed by a signal or timed out */
+	int status;      /* exit code, or the signal number */
+	int timed_out;
+	struct buf out;  /* stdout and stderr interleaved, capped */
+};
+
+/* Runs argv[0] (PATH search) with stdin from /dev/null; kills it after timeout_ms
+ * (0: no limit).  Returns 0 if it ran (check res->exited/status), -1 if it could
+ * not be started (errno set). */
+int exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *res);
+void exec_result_free(struct exec_result *res);
+/* "mkfs.ext4 -L data /dev/xvdf", quoting arguments that need it, for logs. */
+char *argv_to_display(const char *const argv[]);
+
+#endif

@@ -1,0 +1,387 @@
+/* main.c: the haboot command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../modules/module.h"
+#include "context.h"
+#include "diag.h"
+#include "effects.h"
+#include "log.h"
+#include "manifest.h"
+#include "metadata.h"
+#include "runner.h"
+#include "status.h"
+#include "util.h"
+
+#ifndef HABOOT_VERSION
+#define HABOOT_VERSION "0.1.0-dev"
+#endif
+
+static const char usage_main[] =
+"usage: haboot [--log-format text|json] [-v|-q] COMMAND [ARGS]\n"
+"\n"
+"haboot brings one stateful service (an NFS server first) up on one shared EBS\n"
+"volume at first boot: attach the volume (fencing its old owner safely), prove\n"
+"and mount the filesystem, export it, point DNS at this instance, and report.\n"
+"It reads its manifest from instance user-data (IMDSv2) or from -f FILE.\n"
+"\n"
+"commands:\n"
+"  validate [FILE|-]   check a manifest; every error as FILE:LINE:COL\n"
+"  plan [-f FILE]      show, step by step, what run would do; changes nothing\n"
+"  run [-f FILE]       bring the service up (the first-boot job)\n"
+"  status [--json]     show the last run's report\n"
+"  version             print the version\n"
+"  help [COMMAND]      show help for a command\n"
+"\n"
+"global options:\n"
+"  --log-format FMT    text (default) or json lines on stderr\n"
+"  -v, --verbose       debug logging\n"
+"  -q, --quiet         warnings and errors only\n"
+"\n"
+"exit codes: 0 done, 1 a module failed, 2 usage error or invalid manifest,\n"
+"            3 environment problem (no metadata, no credentials, no manifest)\n"
+"\n"
+"examples:\n"
+"  haboot validate examples/nfs.yaml\n"
+"  haboot plan -f examples/nfs.yaml --metadata az=us-west-2a\n"
+"  haboot run                    # on an instance: manifest from user-data\n"
+"\n"
+"See haboot(8) and haboot.yaml(5).\n";
+
+static const char usage_validate[] =
+"usage: haboot validate [FILE|-]\n"
+"\n"
+"Checks a manifest (YAML, or gzipped YAML) and prints every problem at once as\n"
+"FILE:LINE:COL: error: what is wrong and what is allowed.  With no FILE or \"-\"\n"
+"it reads standard input.  Exit 0 if valid, 2 if not.\n";
+
+static const char usage_plan[] =
+"usage: haboot plan [-f FILE] [--metadata KEY=VALUE]... [--metadata-file FILE] [--json]\n"
+"\n"
+"Prints the numbered steps `run` would take, module by module, and changes\n"
+"nothing.  With -f it works offline: instance facts come from --metadata and\n"
+"--metadata-file, else from documented defaults marked \"(default)\".\n"
+"\n"
+"  -f, --file FILE          manifest to plan (\"-\" for stdin)\n"
+"  --metadata KEY=VALUE     an instance fact: instance-id, az, region, local-ipv4,\n"
+"                           public-ipv4, mac (IMDS paths also work)\n"
+"  --metadata-file FILE     KEY=VALUE lines or a JSON object of such facts\n"
+"  --json                   the same plan as one JSON document\n";
+
+static const char usage_run[] =
+"usage: haboot run [-f FILE] [--metadata KEY=VALUE]... [--metadata-file FILE]\n"
+"                  [--status-file PATH]\n"
+"\n"
+"Brings the service up: runs each module's apply in the manifest's order and\n"
+"records the outcome in the status file (default " STATUS_DEFAULT_PATH ").\n"
+"Safe to re-run: a converged instance is left as it is.\n"
+"\n"
+"  -f, --file FILE          manifest to run instead of user-data\n"
+"  --metadata KEY=VALUE     override an instance fact\n"
+"  --metadata-file FILE     KEY=VALUE lines or a JSON object\n"
+"  --status-file PATH       where to write the report\n";
+
+static const char usage_status[] =
+"usage: haboot status [--json] [--status-file PATH]\n"
+"\n"
+"Shows the last run's report: outcome, each module's state, duration and\n"
+"message, and the facts modules recorded (device, previous owner...).\n";
+
+enum { OPT_LOG_FORMAT = 256, OPT_METADATA, OPT_METADATA_FILE, OPT_JSON, OPT_STATUS_FILE, OPT_HELP };
+
+struct cli {
+	const char *file;
+	const char *status_path;
+	const char *metadata_file;
+	const char **metadata;
+	size_t nmetadata;
+	bool json;
+};
+
+static int
+usage_error(const char *usage, const char *fmt, const char *arg)
+{
+	fputs("haboot: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\n\n", stderr);
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
+/* Options shared by plan and run. */
+static int
+parse_cmd_opts(int argc, char **argv, const char *usage, bool allow_json, bool allow_file,
+    struct cli *cli)
+{
+	static const struct option longopts[] = {
+		{"file", required_argument, NULL, 'f'},
+		{"metadata", required_argument, NULL, OPT_METADATA},
+		{"metadata-file", required_argument, NULL, OPT_METADATA_FILE},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"status-file", required_argument, NULL, OPT_STATUS_FILE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			if (!allow_file)
+				return usage_error(usage, "%s takes no -f", argv[0]);
+			cli->file = optarg;
+			break;
+		case OPT_METADATA:
+			cli->metadata = xrealloc(cli->metadata, (cli->nmetadata + 1) * sizeof(char *));
+			cli->metadata[cli->nmetadata++] = optarg;
+			break;
+		case OPT_METADATA_FILE:
+			cli->metadata_file = optarg;
+			break;
+		case OPT_JSON:
+			if (!allow_json)
+				return usage_error(usage, "%s takes no --json", argv[0]);
+			cli->json = true;
+			break;
+		case OPT_STATUS_FILE:
+			cli->status_path = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return -1;
+		default:
+			fputc('\n', stderr);
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_error(usage, "unexpected argument \"%s\"", argv[optind]);
+	return 0;
+}
+
+static struct manifest *
+load_manifest(const char *path, int *rc)
+{
+	struct diag d;
+	struct manifest *m;
+
+	diag_init(&d, path);
+	m = manifest_load_file(path, &d);
+	diag_print(&d, stderr);
+	if (m == NULL && d.errors > 0 && d.msgs[0].line == 0 && strstr(d.msgs[0].text, "cannot read"))
+		*rc = EXIT_USAGE;
+	else if (m == NULL)
+		*rc = EXIT_USAGE;
+	diag_free(&d);
+	return m;
+}
+
+static int
+cmd_validate(int argc, char **argv)
+{
+	const char *path = "-";
+	struct manifest *m;
+	int rc = EXIT_DONE;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage_validate, stdout);
+			return EXIT_DONE;
+		}
+	}
+	if (argc > 2)
+		return usage_error(usage_validate, "validate takes one FILE, not \"%s\"", argv[2]);
+	if (argc == 2)
+		path = argv[1];
+	if ((m = load_manifest(path, &rc)) == NULL)
+		return rc;
+	printf("%s: valid haboot manifest (version %d, service \"%s\", modules:",
+	    strcmp(path, "-") ? path : "<stdin>", m->version, m->name);
+	for (size_t i = 0; i < m->nmods; i++)
+		printf(" %s", m->mods[i].mod->name);
+	printf(")\n");
+	manifest_free(m);
+	return EXIT_DONE;
+}
+
+static int
+setup_metadata(struct metadata *md, const struct cli *cli)
+{
+	const char *why;
+	char *fwhy = NULL;
+
+	if (cli->metadata_file && md_load_file(md, cli->metadata_file, &fwhy) < 0) {
+		fprintf(stderr, "haboot: --metadata-file %s\n", fwhy);
+		free(fwhy);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < cli->nmetadata; i++)
+		if (md_set_arg(md, cli->metadata[i], &why) < 0) {
+			fprintf(stderr, "haboot: --metadata %s: %s\n", cli->metadata[i], why);
+			return EXIT_USAGE;
+		}
+	return 0;
+}
+
+static int
+cmd_plan_or_run(int argc, char **argv, bool is_run)
+{
+	const char *usage = is_run ? usage_run : usage_plan;
+	struct cli cli = {.status_path = STATUS_DEFAULT_PATH};
+	struct manifest *m = NULL;
+	struct metadata md;
+	struct effects eff;
+	struct hb_ctx ctx;
+	int rc;
+
+	md_init(&md);
+	eff_init(&eff, is_run ? EFF_APPLY : EFF_RECORD);
+	ctx_init(&ctx);
+	if ((rc = parse_cmd_opts(argc, argv, usage, !is_run, true, &cli)) != 0) {
+		rc = rc < 0 ? EXIT_DONE : rc;
+		goto out;
+	}
+	if ((rc = setup_metadata(&md, &cli)) != 0)
+		goto out;
+	if (cli.file == NULL) {
+		fprintf(stderr, "haboot: %s without -f reads the manifest from instance user-data "
+		    "(IMDSv2), which this build cannot do yet: pass -f FILE\n", argv[0]);
+		rc = EXIT_ENVIRONMENT;
+		goto out;
+	}
+	if ((m = load_manifest(cli.file, &rc)) == NULL)
+		goto out;
+	md.offline_defaults = !is_run;
+	ctx.md = &md;
+	ctx.eff = &eff;
+	if (is_run) {
+		struct run_opts o = {.status_path = cli.status_path, .source = cli.file};
+
+		rc = runner_run(m, &ctx, &o);
+	} else {
+		rc = runner_plan(m, &ctx, cli.json, stdout);
+	}
+out:
+	manifest_free(m);
+	ctx_free(&ctx);
+	eff_free(&eff);
+	md_free(&md);
+	free(cli.metadata);
+	return rc;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	struct cli cli = {.status_path = STATUS_DEFAULT_PATH};
+	char *why = NULL;
+	int rc;
+
+	if ((rc = parse_cmd_opts(argc, argv, usage_status, true, false, &cli)) != 0)
+		return rc < 0 ? EXIT_DONE : rc;
+	if (cli.metadata || cli.metadata_file)
+		return usage_error(usage_status, "%s takes no --metadata", "status");
+	if (status_show(cli.status_path, cli.json, stdout, &why) < 0) {
+		fprintf(stderr, "haboot: status: %s\n", why);
+		free(why);
+		return EXIT_ENVIRONMENT;
+	}
+	return EXIT_DONE;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+	const char *topic = argc > 1 ? argv[1] : NULL;
+
+	if (topic == NULL)
+		fputs(usage_main, stdout);
+	else if (!strcmp(topic, "validate"))
+		fputs(usage_validate, stdout);
+	else if (!strcmp(topic, "plan"))
+		fputs(usage_plan, stdout);
+	else if (!strcmp(topic, "run"))
+		fputs(usage_run, stdout);
+	else if (!strcmp(topic, "status"))
+		fputs(usage_status, stdout);
+	else if (!strcmp(topic, "modules")) {
+		puts("modules (run in the order the manifest lists them):");
+		for (size_t i = 0; module_registry[i]; i++)
+			printf("  %-11s %s\n", module_registry[i]->name, module_registry[i]->summary);
+	} else
+		return usage_error(usage_main, "no help on \"%s\" (try: haboot help)", topic);
+	return EXIT_DONE;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	enum log_format fmt = LOG_FMT_TEXT;
+	enum log_level lvl = LOG_INFO;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+vqhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_LOG_FORMAT:
+			if (!strcmp(optarg, "json"))
+				fmt = LOG_FMT_JSON;
+			else if (!strcmp(optarg, "text"))
+				fmt = LOG_FMT_TEXT;
+			else
+				return usage_error(usage_main, "--log-format is text or json, not \"%s\"",
+				    optarg);
+			break;
+		case 'v':
+			lvl = LOG_DEBUG;
+			break;
+		case 'q':
+			lvl = LOG_WARN;
+			break;
+		case 'h':
+			fputs(usage_main, stdout);
+			return EXIT_DONE;
+		case 'V':
+			printf("haboot %s\n", HABOOT_VERSION);
+			return EXIT_DONE;
+		default:
+			fputc('\n', stderr);
+			fputs(usage_main, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	log_setup(fmt, lvl);
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[0], "validate"))
+		return cmd_validate(argc, argv);
+	if (!strcmp(argv[0], "plan"))
+		return cmd_plan_or_run(argc, argv, false);
+	if (!strcmp(argv[0], "run"))
+		return cmd_plan_or_run(argc, argv, true);
+	if (!strcmp(argv[0], "status"))
+		return cmd_status(argc, argv);
+	if (!strcmp(argv[0], "version")) {
+		printf("haboot %s\n", HABOOT_VERSION);
+		return EXIT_DONE;
+	}
+	if (!strcmp(argv[0], "help"))
+		return cmd_help(argc, argv);
+	return usage_error(usage_main, "unknown command \"%s\"", argv[0]);
+}

@@ -1,0 +1,254 @@
+/* manifest.c: validate a manifest in one pass and build typed structs. */
+#include "manifest.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../modules/module.h"
+#include "cfg.h"
+#include "util.h"
+#include "yamltree.h"
+
+static const char *const on_failure_names[] = {"halt", "mark-unhealthy", NULL};
+static const char *const top_keys[] = {
+	"version", "name", "on_failure", "deadline", "lifecycle_hook", "modules", NULL,
+};
+static const char *const hook_keys[] = {"name", "group", NULL};
+
+#define DEFAULT_DEADLINE_MS (240 * 1000)
+
+const char *
+on_failure_name(enum on_failure f)
+{
+	return on_failure_names[f];
+}
+
+static const char *
+check_service_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return "must be 1 to 63 characters";
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return "must start with a lowercase letter or digit";
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return "may hold only lowercase letters, digits, '-' and '_'";
+	return NULL;
+}
+
+static const char *
+check_hook_part(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 255)
+		return "must be 1 to 255 characters";
+	return NULL;
+}
+
+void
+manifest_free(struct manifest *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->nmods; i++)
+		if (m->mods[i].cfg != NULL && m->mods[i].mod->free != NULL)
+			m->mods[i].mod->free(m->mods[i].cfg);
+	free(m->mods);
+	free(m->name);
+	free(m->hook_name);
+	free(m->hook_group);
+	free(m);
+}
+
+/* One "- NAME: {...}" entry of the modules list. */
+static void
+parse_module_entry(struct cfg *c, struct manifest *m, const struct ynode *item)
+{
+	const struct ynode *key, *val;
+	const struct module *mod;
+	struct ynode view;
+	bool required;
+	void *cfg;
+
+	if (item->kind != Y_MAP || item->npairs != 1) {
+		diag_err(c->d, item,
+		    "each modules entry is one module name with its settings, like \"- volume: {...}\" "
+		    "(found %s%s)",
+		    item->kind == Y_MAP ? "a mapping with " : ykind_name(item),
+		    item->kind == Y_MAP ? (item->npairs ? "several keys" : "no keys") : "");
+		return;
+	}
+	key = item->pairs[0].key;
+	val = item->pairs[0].val;
+	if (key->kind != Y_SCALAR)
+		return;
+	if ((mod = module_find(key->str)) == NULL) {
+		struct buf b;
+
+		buf_init(&b);
+		for (size_t i = 0; module_registry[i]; i++)
+			buf_printf(&b, "%s%s", i ? ", " : "", module_registry[i]->name);
+		diag_err(c->d, key, "unknown module \"%s\" (known: %s)", key->str, b.data);
+		buf_free(&b);
+		return;
+	}
+	for (size_t i = 0; i < m->nmods; i++)
+		if (m->mods[i].mod == mod) {
+			diag_err(c->d, key,
+			    "module %s appears twice (first at line %d, column %d): a manifest serves one "
+			    "volume, so each module runs once",
+			    mod->name, m->mods[i].line, m->mods[i].col);
+			return;
+		}
+	if (val->kind != Y_MAP) {
+		diag_err(c->d, val, "settings of module %s must be a mapping, not %s", mod->name,
+		    ykind_name(val));
+		return;
+	}
+	/* The runner owns "required"; the module sees its own keys only. */
+	required = mod->required_default;
+	cfg_bool(c, val, "required", false, &required);
+	view = *val;
+	view.pairs = xcalloc(val->npairs ? val->npairs : 1, sizeof(*view.pairs));
+	view.npairs = 0;
+	for (size_t i = 0; i < val->npairs; i++)
+		if (val->pairs[i].key->kind != Y_SCALAR || strcmp(val->pairs[i].key->str, "required"))
+			view.pairs[view.npairs++] = val->pairs[i];
+	cfg = mod->parse(c, &view);
+	free(view.pairs);
+	if (cfg == NULL)
+		return;
+	m->mods = xrealloc(m->mods, (m->nmods + 1) * sizeof(*m->mods));
+	m->mods[m->nmods].mod = mod;
+	m->mods[m->nmods].cfg = cfg;
+	m->mods[m->nmods].required = required;
+	m->mods[m->nmods].line = key->line;
+	m->mods[m->nmods].col = key->col;
+	m->nmods++;
+}
+
+static void
+parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
+{
+	const struct ynode *v, *mods;
+	long long version = 0;
+	int onf = ONF_HALT;
+
+	if (!cfg_map(c, root, "the manifest", top_keys) && root->kind != Y_MAP)
+		return;
+	v = ymap_get(root, "version");
+	if (v == NULL)
+		diag_err(c->d, root, "missing required key \"version\": add \"version: %d\" at the top",
+		    MANIFEST_VERSION);
+	else if (v->kind != Y_SCALAR || v->stype != YS_INT)
+		diag_err(c->d, v, "version must be the integer %d, not %s", MANIFEST_VERSION,
+		    ykind_name(v));
+	else if ((version = v->ival) != MANIFEST_VERSION)
+		diag_err(c->d, v, "unsupported manifest version %lld: this haboot reads version %d",
+		    version, MANIFEST_VERSION);
+	m->version = (int)version;
+	cfg_str(c, root, "name", true, check_service_name, &m->name);
+	if (cfg_enum(c, root, "on_failure", false, on_failure_names, &onf) == CFG_OK)
+		m->on_failure = (enum on_failure)onf;
+	m->deadline_ms = DEFAULT_DEADLINE_MS;
+	cfg_duration(c, root, "deadline", false, 10 * 1000, 3600 * 1000, &m->deadline_ms);
+	if ((v = ymap_get(root, "lifecycle_hook")) != NULL &&
+	    cfg_map(c, v, "lifecycle_hook", hook_keys)) {
+		cfg_str(c, v, "name", true, check_hook_part, &m->hook_name);
+		cfg_str(c, v, "group", true, check_hook_part, &m->hook_group);
+	}
+	mods = ymap_get(root, "modules");
+	if (mods == NULL) {
+		diag_err(c->d, root, "missing required key \"modules\": list the modules to run, "
+		    "e.g. \"modules: [{volume: {...}}]\"");
+		return;
+	}
+	if (mods->kind != Y_SEQ || mods->nitems == 0) {
+		diag_err(c->d, mods, "modules must be a non-empty list, not %s",
+		    mods->kind == Y_SEQ ? "an empty list" : ykind_name(mods));
+		return;
+	}
+	for (size_t i = 0; i < mods->nitems; i++)
+		parse_module_entry(c, m, mods->items[i]);
+}
+
+struct manifest *
+manifest_parse(const void *data, size_t len, bool require_marker, struct diag *d)
+{
+	struct manifest *m = NULL;
+	struct ynode *root = NULL;
+	struct buf inflated;
+	struct cfg c = {.d = d};
+	const char *text = data, *why;
+	size_t tlen = len;
+	bool gz = is_gzip(data, len);
+
+	buf_init(&inflated);
+	if (len > MANIFEST_USERDATA_MAX) {
+		diag_at(d, 0, 0,
+		    "the manifest is %zu bytes%s; EC2 user-data holds at most %d bytes: %s", len,
+		    gz ? " gzipped" : "", MANIFEST_USERDATA_MAX,
+		    gz ? "shorten it" : "gzip it (gzip -9) or shorten it");
+		goto out;
+	}
+	if (gz) {
+		if (gunzip(data, len, MANIFEST_INFLATED_MAX, &inflated, &why) < 0) {
+			diag_at(d, 0, 0, "gzipped manifest: %s", why);
+			goto out;
+		}
+		text = inflated.data;
+		tlen = inflated.len;
+	}
+	if (memchr(text, '\0', tlen) != NULL) {
+		diag_at(d, 0, 0, "the manifest holds a NUL byte: it is not a text file");
+		goto out;
+	}
+	if (require_marker && !(tlen >= strlen(MANIFEST_MARKER) &&
+	    memcmp(text, MANIFEST_MARKER, strlen(MANIFEST_MARKER)) == 0)) {
+		diag_at(d, 1, 1, "not a haboot manifest: its first line must be \"%s\"",
+		    MANIFEST_MARKER);
+		goto out;
+	}
+	if ((root = ytree_parse(text, tlen, d)) == NULL)
+		goto out;
+	m = xcalloc(1, sizeof(*m));
+	m->gzipped = gz;
+	m->raw_size = len;
+	parse_top(&c, m, root);
+	if (d->errors > 0) {
+		manifest_free(m);
+		m = NULL;
+	}
+out:
+	ytree_free(root);
+	buf_free(&inflated);
+	return m;
+}
+
+struct manifest *
+manifest_load_file(const char *path, struct diag *d)
+{
+	struct buf b;
+	struct manifest *m = NULL;
+	int rc;
+
+	buf_init(&b);
+	/* Read a little past the limit so the size error can say how big it is. */
+	if (strcmp(path, "-") == 0)
+		rc = read_stream(STDIN_FILENO, 64 * 1024 * 1024, &b);
+	else
+		rc = read_file(path, 64 * 1024 * 1024, &b);
+	if (rc < 0) {
+		diag_at(d, 0, 0, "cannot read: %s", strerror(errno));
+		goto out;
+	}
+	m = manifest_parse(b.data, b.len, false, d);
+out:
+	buf_free(&b);
+	return m;
+}

@@ -1,0 +1,49 @@
+/* manifest.h: the haboot manifest, version 1, as typed structs. */
+#ifndef HABOOT_MANIFEST_H
+#define HABOOT_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+
+struct module;
+
+/* EC2 user-data holds at most 16 KiB (before base64). */
+#define MANIFEST_USERDATA_MAX 16384
+/* A gzipped manifest may inflate to at most this. */
+#define MANIFEST_INFLATED_MAX (1024 * 1024)
+#define MANIFEST_VERSION 1
+#define MANIFEST_MARKER "#haboot"
+
+enum on_failure { ONF_HALT, ONF_MARK_UNHEALTHY };
+
+struct manifest_module {
+	const struct module *mod;
+	void *cfg;
+	bool required;
+	int line, col;
+};
+
+struct manifest {
+	int version;
+	char *name;
+	enum on_failure on_failure;
+	long long deadline_ms;
+	char *hook_name;  /* lifecycle hook to complete, or NULL */
+	char *hook_group; /* its Auto Scaling group */
+	struct manifest_module *mods;
+	size_t nmods;
+	bool gzipped;
+	size_t raw_size;
+};
+
+/* Parses data (gzip allowed); every problem goes to d.  With require_marker,
+ * the first line must be "#haboot" (user-data can hold other formats). */
+struct manifest *manifest_parse(const void *data, size_t len, bool require_marker, struct diag *d);
+/* Reads path ("-" is stdin) and parses it. */
+struct manifest *manifest_load_file(const char *path, struct diag *d);
+void manifest_free(struct manifest *m);
+const char *on_failure_name(enum on_failure f);
+
+#endif

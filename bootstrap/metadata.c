@@ -1,0 +1,198 @@
+/* metadata.c: instance facts from flags, files, IMDS or marked defaults. */
+#include "metadata.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const struct {
+	const char *alias, *key;
+} aliases[] = {
+	{"az", "placement/availability-zone"},
+	{"availability-zone", "placement/availability-zone"},
+	{"region", "placement/region"},
+	{"ip", "local-ipv4"},
+};
+
+/* Offline defaults: documentation addresses and ids, never real ones. */
+static const struct {
+	const char *key, *val;
+} defaults[] = {
+	{"instance-id", "i-0123456789abcdef0"},
+	{"placement/availability-zone", "us-east-1a"},
+	{"placement/region", "us-east-1"},
+	{"local-ipv4", "192.0.2.10"},
+	{"public-ipv4", "198.51.100.10"},
+	{"ipv6", "2001:db8::10"},
+	{"mac", "02:00:00:00:00:01"},
+	{"local-hostname", "ip-192-0-2-10.ec2.internal"},
+	{"autoscaling/target-lifecycle-state", "InService"},
+};
+
+static const char *const known_keys[] = {
+	"instance-id", "placement/availability-zone", "placement/region", "local-ipv4",
+	"public-ipv4", "ipv6", "mac", "local-hostname", "public-hostname",
+	"autoscaling/target-lifecycle-state", "spot/instance-action", NULL,
+};
+
+void
+md_init(struct metadata *md)
+{
+	memset(md, 0, sizeof(*md));
+	kv_init(&md->values);
+}
+
+void
+md_free(struct metadata *md)
+{
+	kv_free(&md->values);
+}
+
+const char *
+md_canonical(const char *key)
+{
+	for (size_t i = 0; i < HB_ARRAY_LEN(aliases); i++)
+		if (strcmp(aliases[i].alias, key) == 0)
+			return aliases[i].key;
+	return key;
+}
+
+int
+md_known_key(const char *key)
+{
+	key = md_canonical(key);
+	for (size_t i = 0; known_keys[i]; i++)
+		if (strcmp(known_keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+valid_key(const char *k)
+{
+	if (*k == '\0')
+		return 0;
+	for (; *k; k++)
+		if (!isalnum((unsigned char)*k) && *k != '-' && *k != '/' && *k != '_')
+			return 0;
+	return 1;
+}
+
+int
+md_set_arg(struct metadata *md, const char *arg, const char **why)
+{
+	const char *eq = strchr(arg, '=');
+	char *key;
+
+	if (eq == NULL || eq == arg) {
+		*why = "expected KEY=VALUE, e.g. instance-id=i-0abc or az=us-west-2a";
+		return -1;
+	}
+	key = xstrndup(arg, (size_t)(eq - arg));
+	if (!valid_key(key)) {
+		free(key);
+		*why = "a metadata key holds letters, digits, '-', '_' and '/'";
+		return -1;
+	}
+	kv_set(&md->values, md_canonical(key), eq + 1, "--metadata");
+	free(key);
+	return 0;
+}
+
+int
+md_load_file(struct metadata *md, const char *path, char **why)
+{
+	struct buf b;
+	int rc = -1;
+
+	buf_init(&b);
+	if (read_file(path, 1 << 20, &b) < 0) {
+		*why = xasprintf("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	const char *p = b.data;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '{') {
+		json_object *o = json_tokener_parse(b.data);
+
+		if (o == NULL || !json_object_is_type(o, json_type_object)) {
+			*why = xasprintf("%s: not a JSON object of strings", path);
+			json_object_put(o);
+			goto out;
+		}
+		json_object_object_foreach(o, k, v) {
+			if (!json_object_is_type(v, json_type_string)) {
+				*why = xasprintf("%s: value of \"%s\" is not a string", path, k);
+				json_object_put(o);
+				goto out;
+			}
+			kv_set(&md->values, md_canonical(k), json_object_get_string(v), path);
+		}
+		json_object_put(o);
+		rc = 0;
+		goto out;
+	}
+	int lineno = 0;
+	for (char *save = NULL, *line = strtok_r(b.data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *w;
+
+		lineno++;
+		while (isspace((unsigned char)*line))
+			line++;
+		if (*line == '\0' || *line == '#')
+			continue;
+		size_t l = strlen(line);
+		while (l > 0 && isspace((unsigned char)line[l - 1]))
+			line[--l] = '\0';
+		if (md_set_arg(md, line, &w) < 0) {
+			*why = xasprintf("%s:%d: %s", path, lineno, w);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < md->values.n; i++)
+		if (strcmp(md->values.e[i].origin, "--metadata") == 0) {
+			free(md->values.e[i].origin);
+			md->values.e[i].origin = xstrdup(path);
+		}
+	rc = 0;
+out:
+	buf_free(&b);
+	return rc;
+}
+
+const char *
+md_get(struct metadata *md, const char *key)
+{
+	const char *v;
+	char *live = NULL;
+
+	key = md_canonical(key);
+	if ((v = kv_get(&md->values, key)) != NULL)
+		return v;
+	if (md->fetch != NULL && md->fetch(md->fetch_arg, key, &live) == 0) {
+		kv_set(&md->values, key, live, "imds");
+		free(live);
+		return kv_get(&md->values, key);
+	}
+	if (md->offline_defaults)
+		for (size_t i = 0; i < HB_ARRAY_LEN(defaults); i++)
+			if (strcmp(defaults[i].key, key) == 0) {
+				kv_set(&md->values, key, defaults[i].val, "default");
+				return kv_get(&md->values, key);
+			}
+	return NULL;
+}
+
+const char *
+md_origin(struct metadata *md, const char *key)
+{
+	const struct kv_entry *e = kv_find(&md->values, md_canonical(key));
+
+	return e ? e->origin : NULL;
+}
