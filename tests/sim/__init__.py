@@ -1,0 +1,1 @@
+"""Local AWS + IMDS simulator for haboot's tests (see README.md)."""
