@@ -3,8 +3,10 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util.h"
 
@@ -13,6 +15,54 @@ list_allowed(struct buf *b, const char *const allowed[])
 {
 	for (size_t i = 0; allowed[i] != NULL; i++)
 		buf_printf(b, "%s%s", i ? ", " : "", allowed[i]);
+}
+
+/* Optimal string alignment distance, capped: typos are short. */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), d[33][33];
+
+	if (la > 32 || lb > 32)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1], v = d[i - 1][j - 1] + cost;
+
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	return d[la][lb];
+}
+
+const char *
+cfg_suggest(const char *word, const char *const names[])
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, max = strlen(word) <= 4 ? 1 : 2;
+
+	for (size_t i = 0; names[i] != NULL; i++) {
+		size_t dist = edit_distance(word, names[i]);
+
+		/* "mount_options" is "options" with a prefix: worth naming too. */
+		if (dist > max && strlen(names[i]) >= 4 && str_ends(word, names[i]))
+			dist = max;
+		if (dist <= max && dist < best_d) {
+			best = names[i];
+			best_d = dist;
+		}
+	}
+	return best;
 }
 
 bool
@@ -24,8 +74,11 @@ cfg_map(struct cfg *c, const struct ynode *n, const char *what, const char *cons
 		diag_err(c->d, n, "%s must be a mapping of keys to values, not %s", what, ykind_name(n));
 		return false;
 	}
+	c->map = n;
+	c->what = what;
 	for (size_t i = 0; i < n->npairs; i++) {
 		const struct ynode *k = n->pairs[i].key;
+		const char *hint;
 		bool known = false;
 
 		if (k->kind != Y_SCALAR)
@@ -38,7 +91,12 @@ cfg_map(struct cfg *c, const struct ynode *n, const char *what, const char *cons
 
 			buf_init(&b);
 			list_allowed(&b, allowed);
-			diag_err(c->d, k, "unknown key \"%s\" in %s (allowed: %s)", k->str, what, b.data);
+			if ((hint = cfg_suggest(k->str, allowed)) != NULL)
+				diag_err(c->d, k, "unknown key \"%s\" in %s: did you mean \"%s\"? "
+				    "(allowed: %s)", k->str, what, hint, b.data);
+			else
+				diag_err(c->d, k, "unknown key \"%s\" in %s (allowed: %s)", k->str, what,
+				    b.data);
 			buf_free(&b);
 			ok = false;
 		}
@@ -60,8 +118,12 @@ lookup(struct cfg *c, const struct ynode *map, const char *key, bool required)
 {
 	const struct ynode *v = ymap_get(map, key);
 
-	if (v == NULL && required)
-		diag_err(c->d, map, "missing required key \"%s\"", key);
+	if (v == NULL && required) {
+		if (map == c->map && c->what != NULL)
+			diag_err(c->d, map, "%s is missing required key \"%s\"", c->what, key);
+		else
+			diag_err(c->d, map, "missing required key \"%s\"", key);
+	}
 	return v;
 }
 
@@ -71,7 +133,9 @@ cfg_node_str(struct cfg *c, const struct ynode *n, const char *what, cfg_check_f
 	const char *why;
 
 	if (n->kind != Y_SCALAR || n->stype != YS_STR) {
-		if (n->kind == Y_SCALAR)
+		if (n->kind == Y_SCALAR && n->stype == YS_NULL && n->str[0] == '\0')
+			diag_err(c->d, n, "%s must be a string, but it has no value", what);
+		else if (n->kind == Y_SCALAR)
 			diag_err(c->d, n, "%s must be a string, not %s (quote it: \"%s\")", what,
 			    ykind_name(n), n->str);
 		else
@@ -135,7 +199,13 @@ cfg_bool(struct cfg *c, const struct ynode *map, const char *key, bool required,
 	if (v == NULL)
 		return required ? CFG_BAD : CFG_ABSENT;
 	if (v->kind != Y_SCALAR || v->stype != YS_BOOL) {
-		diag_err(c->d, v, "%s must be true or false, not %s", key, ykind_name(v));
+		if (v->kind == Y_SCALAR && v->stype == YS_STR &&
+		    (!strcasecmp(v->str, "true") || !strcasecmp(v->str, "false") ||
+		    !strcasecmp(v->str, "yes") || !strcasecmp(v->str, "no")))
+			diag_err(c->d, v, "%s must be true or false, not a string: remove the quotes",
+			    key);
+		else
+			diag_err(c->d, v, "%s must be true or false, not %s", key, ykind_name(v));
 		return CFG_BAD;
 	}
 	*out = v->bval;
@@ -151,7 +221,12 @@ cfg_int(struct cfg *c, const struct ynode *map, const char *key, bool required, 
 	if (v == NULL)
 		return required ? CFG_BAD : CFG_ABSENT;
 	if (v->kind != Y_SCALAR || v->stype != YS_INT) {
-		diag_err(c->d, v, "%s must be an integer, not %s", key, ykind_name(v));
+		if (v->kind == Y_SCALAR && v->stype == YS_STR && v->str[0] != '\0' &&
+		    strspn(v->str, "0123456789") == strlen(v->str))
+			diag_err(c->d, v, "%s must be an integer, not a string: remove the quotes", key);
+		else
+			diag_err(c->d, v, "%s must be an integer between %lld and %lld, not %s", key, min,
+			    max, ykind_name(v));
 		return CFG_BAD;
 	}
 	if (v->ival < min || v->ival > max) {
@@ -258,12 +333,21 @@ cfg_strmap(struct cfg *c, const struct ynode *map, const char *key, bool require
 	for (size_t i = 0; i < v->npairs; i++) {
 		char *k = NULL, *s = NULL;
 
-		if (cfg_node_str(c, v->pairs[i].key, key, check_nonempty, &k) != CFG_OK ||
-		    cfg_node_str(c, v->pairs[i].val, k ? k : key, NULL, &s) != CFG_OK) {
+		char *kwhat = xasprintf("a key in %s", key), *vwhat = NULL;
+		int krc = cfg_node_str(c, v->pairs[i].key, kwhat, check_nonempty, &k);
+
+		if (krc == CFG_OK)
+			vwhat = xasprintf("%s.%s", key, k);
+		if (krc != CFG_OK ||
+		    cfg_node_str(c, v->pairs[i].val, vwhat, NULL, &s) != CFG_OK) {
+			free(kwhat);
+			free(vwhat);
 			free(k);
 			rc = CFG_BAD;
 			continue;
 		}
+		free(kwhat);
+		free(vwhat);
 		(*keys)[*n] = k;
 		(*vals)[*n] = s;
 		(*n)++;
@@ -362,9 +446,11 @@ check_cidr_or_host(const char *s)
 			return "is not a CIDR block like 10.0.0.0/24";
 		memcpy(addr, s, alen);
 		addr[alen] = '\0';
+		/* Digits only: strtol alone would take " 24", "+24" and "-0". */
 		bits = strtol(slash + 1, &end, 10);
-		if (*end != '\0' || slash[1] == '\0')
-			return "has a bad prefix length";
+		if (*end != '\0' || !isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3 ||
+		    (slash[1] == '0' && slash[2] != '\0'))
+			return "has a bad prefix length: write it as a plain number, like /24";
 		if (check_ipv4(addr) == NULL)
 			return bits >= 0 && bits <= 32 ? NULL : "prefix length must be 0..32 for IPv4";
 		if (check_ipv6(addr) == NULL)
@@ -373,6 +459,10 @@ check_cidr_or_host(const char *s)
 	}
 	if (check_ipv4(s) == NULL || check_ipv6(s) == NULL)
 		return NULL;
+	/* All digits and dots is a mistyped IPv4 address (10.0.0.256), never a
+	 * host name: no top-level domain is numeric. */
+	if (strspn(s, "0123456789.") == strlen(s))
+		return "is not an IPv4 address (four numbers 0..255, like 10.0.0.5)";
 	/* A host name or a wildcard pattern such as *.example.com. */
 	if (check_dns_name(s) == NULL)
 		return NULL;

@@ -17,6 +17,10 @@ typedef const char *(*cfg_check_fn)(const char *s);
 
 struct cfg {
 	struct diag *d;
+	/* The mapping cfg_map last checked and its name, so a missing key is
+	 * reported as "volume module is missing required key ...". */
+	const struct ynode *map;
+	const char *what;
 };
 
 /* Checks node is a mapping and has only allowed keys (NULL-terminated).
@@ -47,6 +51,8 @@ int cfg_node_str(struct cfg *c, const struct ynode *n, const char *what, cfg_che
     char **out);
 
 void cfg_free_list(char **list, size_t n);
+/* The name in names (NULL-terminated) that word is a likely typo of, or NULL. */
+const char *cfg_suggest(const char *word, const char *const names[]);
 
 /* Shared value checks. */
 const char *check_abs_path(const char *s);

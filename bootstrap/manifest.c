@@ -88,12 +88,20 @@ parse_module_entry(struct cfg *c, struct manifest *m, const struct ynode *item)
 	if (key->kind != Y_SCALAR)
 		return;
 	if ((mod = module_find(key->str)) == NULL) {
+		const char *names[16] = {NULL}, *hint;
 		struct buf b;
 
 		buf_init(&b);
-		for (size_t i = 0; module_registry[i]; i++)
+		for (size_t i = 0; module_registry[i]; i++) {
 			buf_printf(&b, "%s%s", i ? ", " : "", module_registry[i]->name);
-		diag_err(c->d, key, "unknown module \"%s\" (known: %s)", key->str, b.data);
+			if (i + 1 < HB_ARRAY_LEN(names))
+				names[i] = module_registry[i]->name;
+		}
+		if ((hint = cfg_suggest(key->str, names)) != NULL)
+			diag_err(c->d, key, "unknown module \"%s\": did you mean \"%s\"? (known: %s)",
+			    key->str, hint, b.data);
+		else
+			diag_err(c->d, key, "unknown module \"%s\" (known: %s)", key->str, b.data);
 		buf_free(&b);
 		return;
 	}

@@ -39,6 +39,40 @@ struct exports_cfg {
 	char *config;
 };
 
+/* The value of a "key=" option goes verbatim into the exports file, where a
+ * space, comma or parenthesis would end the option list and could grant
+ * access to other clients: allow only what real values use. */
+static const char *
+check_nfs_option_value(const char *key, const char *v)
+{
+	if (*v == '\0')
+		return "needs a value after \"=\"";
+	if (!strcmp(key, "anonuid=") || !strcmp(key, "anongid=")) {
+		if (strspn(v, "0123456789") != strlen(v) || strlen(v) > 10)
+			return "takes a numeric id, like anonuid=65534";
+		return NULL;
+	}
+	if (strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/@+-") !=
+	    strlen(v))
+		return "has a value with characters exportfs options never hold "
+		       "(allowed: letters, digits and . _ : / @ + -)";
+	return NULL;
+}
+
+/* An export path is written into /etc/exports or a ganesha config block,
+ * where these characters end a field or start a comment. */
+static const char *
+check_export_path(const char *s)
+{
+	const char *why = check_abs_path(s);
+
+	if (why != NULL)
+		return why;
+	if (strpbrk(s, "\"'\\;{}()#,") != NULL)
+		return "must not contain quotes, backslashes, ';', '{', '}', '(', ')', '#' or ','";
+	return NULL;
+}
+
 static const char *
 check_nfs_option(const char *s)
 {
@@ -46,8 +80,9 @@ check_nfs_option(const char *s)
 		size_t n = strlen(nfs_options[i]);
 
 		if (nfs_options[i][n - 1] == '=') {
-			if (strncmp(s, nfs_options[i], n) == 0 && s[n] != '\0')
-				return NULL;
+			if (strncmp(s, nfs_options[i], n) != 0)
+				continue;
+			return check_nfs_option_value(nfs_options[i], s + n);
 		} else if (strcmp(s, nfs_options[i]) == 0) {
 			return NULL;
 		}
@@ -84,7 +119,7 @@ parse_export(struct cfg *c, const struct ynode *n, struct export *ex, size_t idx
 	ex->fsid = (long long)idx + 1;
 	if (!cfg_map(c, n, "an export", export_keys))
 		return;
-	cfg_str(c, n, "path", true, check_abs_path, &ex->path);
+	cfg_str(c, n, "path", true, check_export_path, &ex->path);
 	cl = ymap_get(n, "clients");
 	if (cl == NULL)
 		cfg_missing(c, n, "an export", "clients", "who may mount, e.g. 10.0.0.0/24 or \"*\"");

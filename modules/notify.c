@@ -15,16 +15,43 @@ struct notify_cfg {
 	char *metric;
 };
 
+static bool
+all_of(const char *s, size_t n, const char *set)
+{
+	return n > 0 && strspn(s, set) >= n;
+}
+
+/* arn:PARTITION:sns:REGION:ACCOUNT:TOPIC, every part checked: a typo here
+ * surfaces only when a takeover tries to tell someone. */
 static const char *
 check_sns_arn(const char *s)
 {
-	const char *why = check_arn(s);
+	static const char *const partitions[] = {"arn:aws:sns:", "arn:aws-cn:sns:",
+	    "arn:aws-us-gov:sns:", NULL};
+	const char *region = NULL, *account, *topic;
+	size_t n;
 
-	if (why)
-		return why;
-	if (strncmp(s, "arn:aws:sns:", 12) && strncmp(s, "arn:aws-cn:sns:", 15) &&
-	    strncmp(s, "arn:aws-us-gov:sns:", 19))
-		return "is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC)";
+	if (check_arn(s) != NULL)
+		return "is not an ARN: an SNS topic ARN is arn:aws:sns:REGION:ACCOUNT:TOPIC";
+	for (size_t i = 0; partitions[i] != NULL; i++)
+		if (str_starts(s, partitions[i]))
+			region = s + strlen(partitions[i]);
+	if (region == NULL)
+		return "is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:TOPIC; "
+		       "partition aws, aws-cn or aws-us-gov)";
+	account = strchr(region, ':') + 1;
+	topic = strchr(account, ':') + 1;
+	if (!all_of(region, (size_t)(account - 1 - region), "abcdefghijklmnopqrstuvwxyz0123456789-"))
+		return "has a bad region: write it like us-west-2";
+	if (topic - 1 - account != 12 || !all_of(account, 12, "0123456789"))
+		return "has a bad account: it is 12 digits";
+	n = strlen(topic);
+	if (str_ends(topic, ".fifo"))
+		n -= strlen(".fifo");
+	if (strlen(topic) > 256 || !all_of(topic, n, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_"))
+		return "has a bad topic name: 1 to 256 letters, digits, '-' and '_' "
+		       "(a FIFO topic ends in .fifo)";
 	return NULL;
 }
 
@@ -37,6 +64,22 @@ check_metric_part(const char *s)
 		return "must be 1 to 255 characters";
 	if (s[0] == ':')
 		return "must not start with ':'";
+	return NULL;
+}
+
+static const char *
+check_metric_namespace(const char *s)
+{
+	const char *why = check_metric_part(s);
+
+	if (why != NULL)
+		return why;
+	/* PutMetricData refuses the namespaces AWS services publish in. */
+	if (str_starts(s, "AWS/"))
+		return "must not start with \"AWS/\" (reserved for AWS services)";
+	if (!all_of(s, strlen(s), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789.-_/#:"))
+		return "may hold only letters, digits and . - _ / # :";
 	return NULL;
 }
 
@@ -63,7 +106,7 @@ notify_parse(struct cfg *c, const struct ynode *n)
 	cfg_map(c, n, "notify module", notify_keys);
 	cfg_str(c, n, "sns", false, check_sns_arn, &nc->sns);
 	if ((m = ymap_get(n, "metric")) != NULL && cfg_map(c, m, "metric", metric_keys)) {
-		cfg_str(c, m, "namespace", true, check_metric_part, &nc->ns);
+		cfg_str(c, m, "namespace", true, check_metric_namespace, &nc->ns);
 		cfg_str(c, m, "name", true, check_metric_part, &nc->metric);
 	}
 	if (!ymap_get(n, "sns") && !ymap_get(n, "metric"))

@@ -54,6 +54,19 @@ check_zone(const char *s)
 	return "is neither a hosted zone id (Z...) nor a zone name (example.com)";
 }
 
+static const char *
+check_record_name(const char *s)
+{
+	const char *why = check_dns_name(s), *dot;
+
+	if (why != NULL)
+		return why;
+	/* Route53 reads every name as fully qualified: "nfs" alone is a TLD. */
+	if ((dot = strchr(s, '.')) == NULL || dot[1] == '\0')
+		return "must be a fully qualified name, like nfs.example.com";
+	return NULL;
+}
+
 static void
 r53_free(void *p)
 {
@@ -81,17 +94,23 @@ r53_parse(struct cfg *c, const struct ynode *n)
 	cfg_map(c, n, "route53 module", r53_keys);
 	if (cfg_str(c, n, "zone", true, check_zone, &r->zone) == CFG_OK)
 		r->zone_is_id = is_zone_id(r->zone);
-	cfg_str(c, n, "name", true, check_dns_name, &r->name);
+	cfg_str(c, n, "name", true, check_record_name, &r->name);
 	cfg_enum(c, n, "type", false, type_names, &r->type);
 	cfg_int(c, n, "ttl", false, 0, 2147483647, &r->ttl);
 	if (cfg_str(c, n, "value", false, check_nonempty, &r->value) == CFG_OK) {
 		const char *why = r->type == RT_A ? check_ipv4(r->value) : check_ipv6(r->value);
 
-		r->value_is_key = md_known_key(r->value);
+		/* Only keys that hold an address of the record's type: "instance-id"
+		 * or "ipv6" in an A record would fail at the worst time, in a takeover. */
+		r->value_is_key = r->type == RT_A ?
+		    !strcmp(r->value, "local-ipv4") || !strcmp(r->value, "public-ipv4") :
+		    !strcmp(r->value, "ipv6");
 		if (!r->value_is_key && why != NULL)
 			diag_err(c->d, ymap_get(n, "value"),
-			    "value \"%s\" is neither a metadata key (local-ipv4, public-ipv4, ipv6) nor "
-			    "an %s address", r->value, type_names[r->type]);
+			    "value \"%s\" is neither a metadata key holding an %s address (%s) nor "
+			    "an %s address", r->value, type_names[r->type],
+			    r->type == RT_A ? "local-ipv4 or public-ipv4" : "ipv6",
+			    type_names[r->type]);
 	}
 	if (r->value == NULL) {
 		r->value = xstrdup(r->type == RT_A ? "local-ipv4" : "ipv6");

@@ -86,7 +86,7 @@ volume_parse(struct cfg *c, const struct ynode *n)
 		    "name the volume by \"id: vol-...\" or by \"tags: {Name: ...}\"");
 	else if (ymap_get(n, "id") && ymap_get(n, "tags"))
 		diag_err(c->d, ymap_get(n, "tags"),
-		    "give the volume by id or by tags, not both (id wins nowhere: remove one)");
+		    "volume module: give the volume by id or by tags, not both: remove one");
 	cfg_str(c, n, "device", true, check_device, &v->device);
 	cfg_duration(c, n, "timeout", false, 1000, 3600 * 1000, &v->timeout_ms);
 	cfg_enum(c, n, "takeover", false, takeover_names, &v->takeover);
