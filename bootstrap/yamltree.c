@@ -2,6 +2,7 @@
 #include "yamltree.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,19 @@ scalar_matches(const char *re, const char *s)
 	return false;
 }
 
+/* v * mul + add, saturating at LLONG_MAX: PyYAML reads a bigint there, and
+ * every haboot integer has a range far below it, so the range check still
+ * rejects the value; overflowing would be undefined behaviour. */
+static long long
+mul_add_sat(long long v, long long mul, long long add)
+{
+	long long r;
+
+	if (__builtin_mul_overflow(v, mul, &r) || __builtin_add_overflow(r, add, &r))
+		return LLONG_MAX;
+	return r;
+}
+
 static long long
 int_value(const char *s)
 {
@@ -78,7 +92,7 @@ int_value(const char *s)
 
 		snprintf(tmp, sizeof(tmp), "%s", p);
 		for (char *tok = strtok_r(tmp, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
-			v = v * 60 + strtoll(tok, NULL, 10);
+			v = mul_add_sat(v, 60, strtoll(tok, NULL, 10));
 	} else if (strncmp(p, "0b", 2) == 0)
 		v = strtoll(p + 2, NULL, 2);
 	else if (strncmp(p, "0x", 2) == 0)
