@@ -3,8 +3,11 @@
 The sim binds 127.0.0.1 port 0 and reports the port it got through its ready
 file, so parallel tests never race for a port.
 """
+import atexit
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -67,6 +70,24 @@ class Sim:
         self.stop()
 
 
+def _die_with_parent():
+    """Even a killed pytest must not leave a sim running: SIGTERM it with its parent."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_SHARED = {}
+
+
+def shared_sim(tmp_path_factory, seed=NFS_SEED):
+    """One sim per pytest run for modules that reset() it before each test (saves start-ups)."""
+    key = str(seed)
+    sim = _SHARED.get(key)
+    if sim is None or sim.proc.poll() is not None:
+        sim = _SHARED[key] = start_sim(tmp_path_factory.mktemp("sim"), seed=str(seed))
+        atexit.register(sim.stop)
+    return sim
+
+
 def start_sim(tmp_path, seed=None, timeout=15.0):
     """Start a sim seeded with `seed` (dict or path); the caller must .stop() it."""
     tmp_path = Path(tmp_path)
@@ -83,7 +104,8 @@ def start_sim(tmp_path, seed=None, timeout=15.0):
         cmd += ["--seed", str(seed)]
     env = dict(os.environ, PYTHONPATH=str(TESTS))
     with open(log.with_suffix(".err"), "w") as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                preexec_fn=_die_with_parent)
     end = time.time() + timeout
     while not ready.exists():
         if proc.poll() is not None or time.time() > end:

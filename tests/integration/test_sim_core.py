@@ -13,16 +13,14 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from simfixture import NFS_SEED, PYTHON, STATIC_KEY, STATIC_SECRET, TESTS, start_sim
+from simfixture import PYTHON, STATIC_KEY, STATIC_SECRET, TESTS, shared_sim
 
 I1 = "i-0aaaaaaaaaaaaaaa1"
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    s = start_sim(tmp_path_factory.mktemp("sim"), seed=str(NFS_SEED))
-    yield s
-    s.stop()
+    return shared_sim(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)

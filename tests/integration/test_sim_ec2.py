@@ -5,7 +5,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from simfixture import NFS_SEED, start_sim
+from simfixture import shared_sim
 
 I1, I2, I3 = "i-0aaaaaaaaaaaaaaa1", "i-0bbbbbbbbbbbbbbb2", "i-0ccccccccccccccc3"
 VOL = "vol-073769c7"
@@ -26,9 +26,7 @@ EXTRA = {
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    s = start_sim(tmp_path_factory.mktemp("sim"), seed=str(NFS_SEED))
-    yield s
-    s.stop()
+    return shared_sim(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,14 @@ import time
 
 import pytest
 
-from simfixture import NFS_SEED, PYTHON, TESTS, start_sim
+from simfixture import PYTHON, TESTS, shared_sim
 
 I1 = "i-0aaaaaaaaaaaaaaa1"
 
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    s = start_sim(tmp_path_factory.mktemp("sim"), seed=str(NFS_SEED))
-    yield s
-    s.stop()
+    return shared_sim(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 import pytest
 from botocore.exceptions import ClientError
 
-from simfixture import NFS_SEED, start_sim
+from simfixture import shared_sim
 
 TOPIC = "arn:aws:sns:us-west-2:123456789012:nfs-autoscale"
 I1 = "i-0aaaaaaaaaaaaaaa1"
@@ -10,9 +10,7 @@ I1 = "i-0aaaaaaaaaaaaaaa1"
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    s = start_sim(tmp_path_factory.mktemp("sim"), seed=str(NFS_SEED))
-    yield s
-    s.stop()
+    return shared_sim(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from simfixture import NFS_SEED, start_sim
+from simfixture import shared_sim
 
 ZONE = "Z1G9ZB2OW5990Z"
 NAME = "nfs.helloawsworld.com"
@@ -12,9 +12,7 @@ NAME = "nfs.helloawsworld.com"
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    s = start_sim(tmp_path_factory.mktemp("sim"), seed=str(NFS_SEED))
-    yield s
-    s.stop()
+    return shared_sim(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)

@@ -45,8 +45,10 @@ def main(argv=None):
         with open(a.seed) as f:
             st.initial_seed = json.load(f)
         st.seed(st.initial_seed)
-    for svc in ("ec2", "route53", "sns", "monitoring", "autoscaling"):
-        params.model(svc)  # load the models now, not during the first timed call
+    def preload():  # after the port is up, but well before haboot's first AWS call
+        for svc in ("ec2", "route53", "sns", "monitoring", "autoscaling"):
+            params.model(svc)
+    threading.Thread(target=preload, name="sim-preload", daemon=True).start()
     st.start_ticker()
     serve(make_server(st, a.bind, a.port), a.ready_file, on_stop=st.stop)
     return 0

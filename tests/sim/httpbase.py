@@ -73,7 +73,7 @@ def serve(server, ready_file, on_stop=None):
             f.write(f"{server.server_address[1]}\n")
         os.replace(tmp, ready_file)
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=0.05)
     finally:
         if on_stop:
             on_stop()

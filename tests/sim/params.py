@@ -5,19 +5,22 @@ handlers see exactly the member names the service model uses.
 """
 import base64
 import re
+import threading
 
 from .errors import AwsError
 
 MODELS = {}
+_LOCK = threading.Lock()
 
 
 def model(service):
     """Service model by sim service name (monitoring is botocore's cloudwatch)."""
-    if service not in MODELS:
-        import botocore.session
-        name = "cloudwatch" if service == "monitoring" else service
-        MODELS[service] = botocore.session.get_session().get_service_model(name)
-    return MODELS[service]
+    with _LOCK:  # loaded once, possibly by the start-up preloader thread
+        if service not in MODELS:
+            import botocore.session
+            name = "cloudwatch" if service == "monitoring" else service
+            MODELS[service] = botocore.session.get_session().get_service_model(name)
+        return MODELS[service]
 
 
 def _name(shape, default, proto):
