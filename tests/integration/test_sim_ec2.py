@@ -246,6 +246,7 @@ def test_faults_throttle_5xx_and_lag(sim, ec2):
         ec2.describe_instances()
     assert code(e) == "InternalError"
     # Eventual consistency: the next 2 DescribeVolumes show the world before the attach.
+    sim.client.delays(attach=30)  # no attached transition may move "before the last change"
     ec2.attach_volume(VolumeId=VOL, InstanceId=I1, Device="/dev/sdf")
     sim.client.fault("ec2", "lag", action="DescribeVolumes", count=2)
     assert vol(ec2)["State"] == "available"

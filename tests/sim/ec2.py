@@ -436,6 +436,7 @@ def attach_volume(st, p, ctx):
         raise AwsError("InvalidParameterValue",
                        f"Invalid value '{dev}' for unixDevice. Attachment point {dev} is already in use")
     ctx.commit()
+    st.mark_ec2()
     att = {"instance": iid, "device": dev, "state": "attaching", "attach_time": time.time(),
            "delete_on_termination": False, "gen": next(st._seq)}
     vol["attachments"].append(att)
@@ -461,6 +462,7 @@ def detach_volume(st, p, ctx):
                        f"Volume '{vid}' is attached to more than one instance: specify InstanceId")
     att = atts[0]
     ctx.commit()
+    st.mark_ec2()
     force = bool(p.get("Force"))
     if att["state"] == "detaching" and not force:
         return _att_out(vol, att)

@@ -5,7 +5,6 @@ with botocore, checked against the credential's deny list and the injected
 faults, then handed to the service module.
 """
 import gzip
-import json
 import time
 import urllib.parse
 import uuid
@@ -233,7 +232,3 @@ def make_server(st, bind, port):
     from .httpbase import Server
     handler = type("SimHandler", (Handler,), {"st": st})
     return Server((bind, port), handler)
-
-
-def json_body(body):
-    return json.loads(body.decode() or "{}")

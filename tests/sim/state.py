@@ -17,8 +17,6 @@ import threading
 import time
 import uuid
 
-from .errors import AwsError
-
 STATIC_CREDS = {"access_key": "AKIDEXAMPLE",
                 "secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 
@@ -484,8 +482,3 @@ def _parse_time(text):
     import datetime
     t = text.replace("Z", "+00:00")
     return datetime.datetime.fromisoformat(t).timestamp()
-
-
-def require(cond, code, message, status=400):
-    if not cond:
-        raise AwsError(code, message, status)
