@@ -272,3 +272,27 @@ def test_unknown_parameter_and_missing_parameter(sim):
     with pytest.raises(ClientError) as e:
         ec2.describe_volumes()
     assert code(e) == "UnknownParameter"
+
+
+def test_global_hook_runs_when_a_killed_owner_releases_the_volume(sim, ec2, tmp_path):
+    out = tmp_path / "actions"
+    sim.client.seed({"attach_hook": ["/bin/sh", "-c", 'echo "$SIM_ACTION $SIM_DEVICE" >> "$0"', str(out)],
+                     "volumes": {VOL: {"attachments": [{"instance": I1, "device": "/dev/sdf"}]}}})
+    sim.client.set_instance_state(I1, "terminated")
+    wait(lambda: vol(ec2)["State"] == "available")
+    assert out.read_text() == "detach /dev/sdf\n"  # a seeded attachment never ran "attach"
+    (h,) = sim.client.state()["hook_log"]
+    assert h["rc"] == 0 and h["env"]["SIM_INSTANCE_ID"] == I1
+
+
+def test_slow_and_dropped_answers(sim, ec2):
+    import urllib3.exceptions
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+    sim.client.fault("ec2", "slow", action="DescribeInstances", delay=0.5)
+    t0 = time.time()
+    ec2.describe_instances()
+    assert time.time() - t0 >= 0.5
+    sim.client.fault("ec2", "drop", action="DescribeVolumes")
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError, urllib3.exceptions.HTTPError)):
+        vol(ec2)
+    assert vol(ec2)["State"] == "available"
