@@ -5,6 +5,7 @@ with botocore, checked against the credential's deny list and the injected
 faults, then handed to the service module.
 """
 import gzip
+import traceback
 import time
 import urllib.parse
 import uuid
@@ -78,6 +79,10 @@ class Handler(BaseHandler):
             if proxied:  # tell the standalone proxy to drop its client's connection
                 return self.send_body(200, b"", "text/plain", {"X-Sim-Imds": f"drop={d.hang}"})
             raise
+        except Exception:  # a sim bug must not look like an IMDS outage
+            self.st.log_request({"service": "imds", "action": path, "instance": iid, "status": 500,
+                                 "error": "sim bug", "message": traceback.format_exc()})
+            return self.send_body(500, traceback.format_exc(), "text/plain")
         self.st.log_request({"service": "imds", "action": path, "method": self.command,
                              "instance": iid, "status": status})
         ctype = headers.pop("Content-Type", "text/plain")
@@ -95,13 +100,16 @@ class Handler(BaseHandler):
         rid = str(uuid.uuid4())
         raw = body
         if self.headers.get("Content-Encoding", "").lower() == "gzip":
-            body = gzip.decompress(body)
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError):
+                pass  # left as sent: it then fails to parse, as it would at AWS
         url = urllib.parse.urlsplit(self.path)
-        form = {}
-        if self.command == "POST" and not url.path.startswith(route53.PREFIX):
-            form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
-        form.update(dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-                    if not url.path.startswith(route53.PREFIX) else {})
+        hit, form = None, {}
+        if not url.path.startswith(route53.PREFIX):  # query protocol: form body and/or URL query
+            if self.command == "POST":
+                form = dict(urllib.parse.parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
+            form.update(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         entry = {"method": self.command, "path": self.path, "request_id": rid}
         service, action = None, form.get("Action")
         try:
@@ -133,10 +141,8 @@ class Handler(BaseHandler):
                 if hit is None:
                     raise AwsError("InvalidAction", f"Unknown operation {self.command} {url.path}", 404)
             elif not action:
-                raise AwsError("MissingAction", "Missing Action", 400) if service != "ec2" else \
-                    AwsError("MissingAction", "The request must contain the parameter Action", 400)
-            data, op = self.call(service, action, form, hit if service == "route53" else None,
-                                 body, cred, url)
+                raise AwsError("MissingAction", "The request must contain the parameter Action", 400)
+            data, op = self.call(service, action, form, hit, body, cred, url)
             if service == "ec2":
                 out = xmlout.ec2_response(op, data, rid)
             elif service == "route53":
@@ -153,6 +159,11 @@ class Handler(BaseHandler):
             raise
         except AwsError as e:
             entry.update(status=e.status, error=e.code, message=e.message)
+            st.log_request(entry)
+            return self.send_error_answer(service or "ec2", e, rid)
+        except Exception:  # a sim bug: answer like an AWS 500 and keep the traceback for the test
+            e = AwsError("InternalError", "sim bug: " + traceback.format_exc(limit=-3), 500)
+            entry.update(status=500, error="InternalError", message=traceback.format_exc())
             st.log_request(entry)
             return self.send_error_answer(service or "ec2", e, rid)
 
