@@ -82,8 +82,9 @@ valid_key(const char *k)
 	return 1;
 }
 
-int
-md_set_arg(struct metadata *md, const char *arg, const char **why)
+/* KEY=VALUE into md, remembering where it came from. */
+static int
+set_pair(struct metadata *md, const char *arg, const char *origin, const char **why)
 {
 	const char *eq = strchr(arg, '=');
 	char *key;
@@ -98,9 +99,15 @@ md_set_arg(struct metadata *md, const char *arg, const char **why)
 		*why = "a metadata key holds letters, digits, '-', '_' and '/'";
 		return -1;
 	}
-	kv_set(&md->values, md_canonical(key), eq + 1, "--metadata");
+	kv_set(&md->values, md_canonical(key), eq + 1, origin);
 	free(key);
 	return 0;
+}
+
+int
+md_set_arg(struct metadata *md, const char *arg, const char **why)
+{
+	return set_pair(md, arg, "--metadata", why);
 }
 
 int
@@ -137,12 +144,14 @@ md_load_file(struct metadata *md, const char *path, char **why)
 		rc = 0;
 		goto out;
 	}
+	/* Split by hand: strtok_r would skip blank lines and so miscount them. */
 	int lineno = 0;
-	for (char *save = NULL, *line = strtok_r(b.data, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = b.data, *next; line != NULL; line = next) {
 		const char *w;
 
 		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
 		while (isspace((unsigned char)*line))
 			line++;
 		if (*line == '\0' || *line == '#')
@@ -150,16 +159,12 @@ md_load_file(struct metadata *md, const char *path, char **why)
 		size_t l = strlen(line);
 		while (l > 0 && isspace((unsigned char)line[l - 1]))
 			line[--l] = '\0';
-		if (md_set_arg(md, line, &w) < 0) {
+		/* Tagged with the file itself: a value --metadata set before keeps its origin. */
+		if (set_pair(md, line, path, &w) < 0) {
 			*why = xasprintf("%s:%d: %s", path, lineno, w);
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < md->values.n; i++)
-		if (strcmp(md->values.e[i].origin, "--metadata") == 0) {
-			free(md->values.e[i].origin);
-			md->values.e[i].origin = xstrdup(path);
-		}
 	rc = 0;
 out:
 	buf_free(&b);
