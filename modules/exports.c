@@ -1,15 +1,30 @@
-/* exports.c: serve the mounted volume over NFS (kernel nfsd or NFS-Ganesha). */
+/* exports.c: serve the mounted volume over NFS (kernel nfsd or NFS-Ganesha).
+ *
+ * haboot owns one file (an /etc/exports.d drop-in, or a ganesha file the main
+ * ganesha.conf %includes), rendered deterministically: when it already holds
+ * the same bytes, nothing is rewritten or restarted.  Before anything is
+ * written, every export path is proven to be on the signed volume
+ * (exports_guard.c); after a restart, the server must answer (exports_ready.c).
+ * An unchanged file whose server does not answer is restarted, not rewritten:
+ * with the server's unit disabled at boot (haboot starts it once the volume
+ * is mounted), a rebooted instance is served again and never serves the bare
+ * mountpoint a server started before the mount would show. */
+#include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bootstrap/util.h"
+#include "../bootstrap/log.h"
+#include "exports.h"
 #include "module.h"
 
-enum server { SERVER_KERNEL, SERVER_GANESHA };
-
 static const char *const server_names[] = {"kernel", "ganesha", NULL};
-static const char *const exports_keys[] = {"server", "exports", "restart", "config", NULL};
+static const char *const exports_keys[] = {
+	"server", "exports", "restart", "config", "signature", "check", "lease", "grace", NULL,
+};
 static const char *const export_keys[] = {"path", "clients", "options", "fsid", NULL};
+static const char *const check_keys[] = {"host", "port", "timeout", "log", NULL};
+static const char *const sec_flavors[] = {"sys", "krb5", "krb5i", "krb5p", NULL};
 
 /* exportfs(8) options; "key=" ones take a value. */
 static const char *const nfs_options[] = {
@@ -19,24 +34,6 @@ static const char *const nfs_options[] = {
 	"no_pnfs", "security_label", "root_squash", "no_root_squash", "all_squash",
 	"no_all_squash", "anonuid=", "anongid=", "sec=", "refer=", "replicas=", "mountpoint=",
 	"mp=", NULL,
-};
-
-struct export {
-	char *path;
-	char **clients;
-	size_t nclients;
-	char **options;
-	size_t noptions;
-	long long fsid;
-};
-
-struct exports_cfg {
-	int server;
-	struct export *ex;
-	size_t nex;
-	char **restart;
-	size_t nrestart;
-	char *config;
 };
 
 /* The value of a "key=" option goes verbatim into the exports file, where a
@@ -93,6 +90,45 @@ check_nfs_option(const char *s)
 	       "root_squash, sec=sys)";
 }
 
+static const char *
+check_ip(const char *s)
+{
+	if (check_ipv4(s) == NULL || check_ipv6(s) == NULL)
+		return NULL;
+	return "is not an IP address (the check connects to it: 127.0.0.1, ::1, 10.0.0.5)";
+}
+
+/* Values exportfs would take but the server would refuse later: say so now. */
+static const char *
+check_option_value(const char *o)
+{
+	if (str_starts(o, "sec=")) {
+		char *list = xstrdup(o + 4), *save = NULL, *tok;
+		const char *why = NULL;
+
+		if (list[strlen(list) - 1] == ':' || list[0] == ':' || strstr(list, "::"))
+			why = "takes security flavors separated by \":\", like sec=krb5p:sys";
+		for (tok = strtok_r(list, ":", &save); why == NULL && tok;
+		     tok = strtok_r(NULL, ":", &save)) {
+			bool known = false;
+
+			for (size_t i = 0; sec_flavors[i]; i++)
+				known |= strcmp(tok, sec_flavors[i]) == 0;
+			if (!known)
+				why = "knows the flavors sys, krb5, krb5i and krb5p";
+		}
+		free(list);
+		return why;
+	}
+	if (str_starts(o, "mountpoint=") || str_starts(o, "mp="))
+		return check_abs_path(strchr(o, '=') + 1);
+	/* Ids are 32 bits: a larger one would wrap in exportfs and be refused by ganesha. */
+	if ((str_starts(o, "anonuid=") || str_starts(o, "anongid=")) &&
+	    strtoull(o + strlen("anonuid="), NULL, 10) > 4294967295ULL)
+		return "takes an id of at most 4294967295";
+	return NULL;
+}
+
 static void
 exports_free(void *p)
 {
@@ -108,15 +144,45 @@ exports_free(void *p)
 	free(x->ex);
 	cfg_free_list(x->restart, x->nrestart);
 	free(x->config);
+	free(x->signature);
+	free(x->check_host);
+	free(x->check_log);
 	free(x);
 }
 
 static void
-parse_export(struct cfg *c, const struct ynode *n, struct export *ex, size_t idx)
+parse_options(struct cfg *c, const struct ynode *n, struct nfs_export *ex, int server)
+{
+	const struct ynode *on = ymap_get(n, "options");
+	char why[160];
+
+	if (cfg_strlist(c, n, "options", false, 0, check_nfs_option, &ex->options,
+	    &ex->noptions) != CFG_OK)
+		return;
+	for (size_t i = 0; i < ex->noptions; i++) {
+		const struct ynode *at = on->items[i];
+		const char *o = ex->options[i], *bad;
+
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(o, ex->options[j]))
+				diag_err(c->d, at, "option \"%s\" is listed twice", o);
+		if ((bad = check_option_value(o)) != NULL)
+			diag_err(c->d, at, "option \"%s\" %s", o, bad);
+		else if (server == SERVER_GANESHA && (bad = exports_ganesha_refuses(o)) != NULL)
+			diag_err(c->d, at, "option \"%s\" cannot be honoured by server: ganesha: %s",
+			    o, bad);
+	}
+	if (exports_options_conflict(ex->options, ex->noptions, why, sizeof(why)) != NULL)
+		diag_err(c->d, on, "%s", why);
+}
+
+static void
+parse_export(struct cfg *c, const struct ynode *n, struct nfs_export *ex, size_t idx, int server)
 {
 	const struct ynode *cl;
 
 	ex->fsid = (long long)idx + 1;
+	ex->line = n->line;
 	if (!cfg_map(c, n, "an export", export_keys))
 		return;
 	cfg_str(c, n, "path", true, check_export_path, &ex->path);
@@ -134,13 +200,54 @@ parse_export(struct cfg *c, const struct ynode *n, struct export *ex, size_t idx
 	} else {
 		cfg_strlist(c, n, "clients", true, 1, check_cidr_or_host, &ex->clients, &ex->nclients);
 	}
-	cfg_strlist(c, n, "options", false, 0, check_nfs_option, &ex->options, &ex->noptions);
-	for (size_t i = 0; i < ex->noptions; i++)
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(ex->options[i], ex->options[j]))
-				diag_err(c->d, ymap_get(n, "options"), "option \"%s\" is listed twice",
-				    ex->options[i]);
-	cfg_int(c, n, "fsid", false, 1, 4294967295LL, &ex->fsid);
+	parse_options(c, n, ex, server);
+	/* ganesha's Export_Id is 16 bits, and 0 is its pseudo root. */
+	if (cfg_int(c, n, "fsid", false, 1, 4294967295LL, &ex->fsid) == CFG_OK &&
+	    server == SERVER_GANESHA && ex->fsid > 65535)
+		diag_err(c->d, ymap_get(n, "fsid"), "fsid %lld is too large for server: ganesha, "
+		    "whose Export_Id is 1..65535", ex->fsid);
+}
+
+static void
+parse_check(struct cfg *c, const struct ynode *n, struct exports_cfg *x)
+{
+	const struct ynode *chk = ymap_get(n, "check");
+
+	if (chk == NULL || !cfg_map(c, chk, "exports check", check_keys))
+		return;
+	cfg_str(c, chk, "host", false, check_ip, &x->check_host);
+	cfg_int(c, chk, "port", false, 1, 65535, &x->check_port);
+	cfg_duration(c, chk, "timeout", false, 1000, 30 * 60 * 1000, &x->check_timeout_ms);
+	if (cfg_str(c, chk, "log", false, check_abs_path, &x->check_log) == CFG_OK)
+		x->check_log_set = true;
+}
+
+/* lease and grace: whole seconds within ganesha's ranges, ganesha only. */
+static void
+parse_grace(struct cfg *c, const struct ynode *n, struct exports_cfg *x)
+{
+	const struct ynode *lk = ymap_get(n, "lease"), *gk = ymap_get(n, "grace");
+	long long lease = EXPORTS_LEASE_S * 1000LL, grace = EXPORTS_GRACE_S * 1000LL;
+	int lrc, grc;
+
+	if (x->server == SERVER_KERNEL) {
+		if (lk || gk)
+			diag_err(c->d, lk ? lk : gk, "lease and grace are set for server: ganesha; "
+			    "for kernel nfsd set lease-time and grace-time in /etc/nfs.conf [nfsd]");
+		return;
+	}
+	lrc = cfg_duration(c, n, "lease", false, 1000, 180 * 1000, &lease);
+	grc = cfg_duration(c, n, "grace", false, 0, 180 * 1000, &grace);
+	if (lrc == CFG_OK && lease % 1000)
+		diag_err(c->d, lk, "lease must be whole seconds (NFS-Ganesha counts in seconds)");
+	if (grc == CFG_OK && grace % 1000)
+		diag_err(c->d, gk, "grace must be whole seconds (NFS-Ganesha counts in seconds)");
+	if (lrc != CFG_BAD && grc != CFG_BAD && grace < lease)
+		diag_err(c->d, gk ? gk : lk, "grace (%llds) must be at least lease (%llds): a "
+		    "shorter grace ends before every live client has renewed and found out it "
+		    "must reclaim", grace / 1000, lease / 1000);
+	x->lease_s = lease / 1000;
+	x->grace_s = grace / 1000;
 }
 
 static void *
@@ -151,6 +258,8 @@ exports_parse(struct cfg *c, const struct ynode *n)
 	const struct ynode *list;
 
 	x->server = SERVER_KERNEL;
+	x->check_port = EXPORTS_CHECK_PORT;
+	x->check_timeout_ms = EXPORTS_CHECK_TIMEOUT_MS;
 	cfg_map(c, n, "exports module", exports_keys);
 	cfg_enum(c, n, "server", false, server_names, &x->server);
 	list = ymap_get(n, "exports");
@@ -164,15 +273,23 @@ exports_parse(struct cfg *c, const struct ynode *n)
 		x->ex = xcalloc(list->nitems, sizeof(*x->ex));
 		x->nex = list->nitems;
 		for (size_t i = 0; i < list->nitems; i++)
-			parse_export(c, list->items[i], &x->ex[i], i);
+			parse_export(c, list->items[i], &x->ex[i], i, x->server);
 		for (size_t i = 0; i < x->nex; i++)
-			for (size_t j = 0; j < i; j++)
+			for (size_t j = 0; j < i; j++) {
 				if (x->ex[i].path && x->ex[j].path && !strcmp(x->ex[i].path, x->ex[j].path))
 					diag_err(c->d, list->items[i], "path %s is exported twice: "
 					    "list all its clients in one export", x->ex[i].path);
+				else if (x->ex[i].fsid == x->ex[j].fsid)
+					diag_err(c->d, list->items[i], "fsid %lld is also the fsid of the "
+					    "export on line %d: each export needs its own", x->ex[i].fsid,
+					    x->ex[j].line);
+			}
 	}
 	cfg_strlist(c, n, "restart", false, 1, check_nonempty, &x->restart, &x->nrestart);
 	cfg_str(c, n, "config", false, check_abs_path, &x->config);
+	cfg_str(c, n, "signature", false, check_rel_name, &x->signature);
+	parse_check(c, n, x);
+	parse_grace(c, n, x);
 	if (c->d->errors > errors) {
 		exports_free(x);
 		return NULL;
@@ -180,6 +297,10 @@ exports_parse(struct cfg *c, const struct ynode *n)
 	if (x->config == NULL)
 		x->config = xstrdup(x->server == SERVER_KERNEL ? "/etc/exports.d/haboot.exports"
 		                                               : "/etc/ganesha/haboot.conf");
+	if (x->check_host == NULL)
+		x->check_host = xstrdup(EXPORTS_CHECK_HOST);
+	if (!x->check_log_set && x->server == SERVER_GANESHA)
+		x->check_log = xstrdup(EXPORTS_GANESHA_LOG);
 	if (x->restart == NULL) {
 		const char *unit = x->server == SERVER_KERNEL ? "nfs-server" : "nfs-ganesha";
 
@@ -192,36 +313,284 @@ exports_parse(struct cfg *c, const struct ynode *n)
 	return x;
 }
 
+/* The last part of a command's output on one line, for a failure message. */
+static char *
+output_tail(const struct buf *out)
+{
+	const char *s = out->data ? out->data : "";
+	size_t n = out->len, start = n > 600 ? n - 600 : 0;
+	struct buf b;
+
+	while (n > start && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	buf_init(&b);
+	if (start > 0)
+		buf_adds(&b, "...");
+	for (size_t i = start; i < n; i++)
+		buf_adds(&b, s[i] == '\n' ? " | " : (char[]){s[i], '\0'});
+	if (b.len == 0)
+		buf_adds(&b, "(no output)");
+	return buf_steal(&b);
+}
+
+static const char *
+how_it_ended(const struct exec_result *r, char *out, size_t n)
+{
+	if (r->timed_out)
+		snprintf(out, n, "timed out and was killed");
+	else if (r->exited)
+		snprintf(out, n, "exited with status %d", r->status);
+	else if (r->status > 0)
+		snprintf(out, n, "was killed by signal %d", r->status);
+	else
+		snprintf(out, n, "could not be started (installed, and on PATH?)");
+	return out;
+}
+
+/* Reads haboot's file: 0 and *exists, or -1 after ctx_fail when the file is not haboot's. */
+static int
+read_existing(struct hb_ctx *ctx, const char *path, struct buf *have, bool *exists)
+{
+	*exists = false;
+	if (read_file(path, 1024 * 1024, have) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return ctx_fail(ctx, "cannot read %s: %s", path, strerror(errno));
+	}
+	*exists = true;
+	if (!exports_is_ours(have->data, have->len))
+		return ctx_fail(ctx, "%s exists and was not written by haboot (its first line is not "
+		    "\"%s\"): haboot never overwrites it; move it away or set config: to another "
+		    "path", path, EXPORTS_MARKER);
+	return 0;
+}
+
+static void
+describe_content(struct hb_ctx *ctx, const char *path, const struct buf *content, bool same)
+{
+	struct buf b;
+	const char *p = content->data, *end = p + content->len;
+
+	buf_init(&b);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+
+		buf_printf(&b, "\n           | %.*s", (int)(e - p), p);
+		p = e + 1;
+	}
+	eff_describe(ctx->eff, EK_NOTE, "%s %s (%zu bytes):%s", path,
+	    same ? "already holds, byte for byte" : "will hold", content->len, b.data);
+	buf_free(&b);
+}
+
+/* Writes the file and, for the kernel, has exportfs load it. */
+static int
+write_config(struct hb_ctx *ctx, const struct exports_cfg *x, const struct buf *want)
+{
+	char *dir = xstrdup(x->config);
+	int rc = -1;
+
+	if (eff_mkdir(ctx->eff, dirname(dir), 0755) < 0) {
+		ctx_fail(ctx, "cannot create the directory of %s: %s", x->config, strerror(errno));
+		goto out;
+	}
+	if (eff_write_file(ctx->eff, x->config, want->data, want->len, 0644) < 0) {
+		ctx_fail(ctx, "cannot write %s: %s", x->config, strerror(errno));
+		goto out;
+	}
+	describe_content(ctx, x->config, want, false);
+	if (x->server == SERVER_KERNEL) {
+		const char *argv[] = {"exportfs", "-ra", NULL};
+		struct exec_result res;
+		char how[96];
+
+		if (eff_run(ctx->eff, argv, &res) < 0) {
+			char *tail = output_tail(&res.out);
+
+			ctx_fail(ctx, "exportfs -ra %s loading %s: %s", how_it_ended(&res, how,
+			    sizeof(how)), x->config, tail);
+			free(tail);
+			exec_result_free(&res);
+			goto out;
+		}
+		exec_result_free(&res);
+	}
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}
+
+/* Prepares ganesha's recovery directory and runs the restart command; *said
+ * is the end of its output (caller frees), for a later failure message. */
+static int
+restart_server(struct hb_ctx *ctx, const struct exports_cfg *x, const char *recovery,
+    char **said)
+{
+	struct exec_result res;
+	char how[96];
+	int rc = -1;
+
+	*said = NULL;
+	/* ganesha creates only the last component of RecoveryRoot; 0700 because
+	 * the directory is inside the export and holds client identities. */
+	if (x->server == SERVER_GANESHA && eff_mkdir(ctx->eff, recovery, 0700) < 0)
+		return ctx_fail(ctx, "cannot create NFSv4 recovery directory %s: %s", recovery,
+		    strerror(errno));
+	if (eff_run(ctx->eff, (const char *const *)x->restart, &res) < 0) {
+		char *shown = argv_to_display((const char *const *)x->restart);
+		char *tail = output_tail(&res.out);
+
+		ctx_fail(ctx, "restart command `%s` %s: %s", shown, how_it_ended(&res, how,
+		    sizeof(how)), tail);
+		free(shown);
+		free(tail);
+		goto out;
+	}
+	*said = output_tail(&res.out);
+	rc = 0;
+out:
+	exec_result_free(&res);
+	return rc;
+}
+
+/* After a restart: the server answers, and ganesha logged no configuration error. */
+static int
+wait_server(struct hb_ctx *ctx, const struct exports_cfg *x, long long log_offset,
+    const char *said)
+{
+	long long left = ctx_time_left(ctx), limit = x->check_timeout_ms;
+	char why[160], tbuf[32];
+	char *errs;
+
+	if (left < limit)
+		limit = left > 1000 ? left : 1000;
+	if (exports_wait_ready(ctx->module, x->check_host, (int)x->check_port, limit, why,
+	    sizeof(why)) < 0) {
+		errs = exports_ganesha_config_errors(x->check_log, log_offset);
+		fmt_duration(limit, tbuf, sizeof(tbuf));
+		ctx_fail(ctx, "the NFS server did not answer on %s:%lld within %s after the restart "
+		    "(%s); the restart command said: %s%s%s%s%s", x->check_host, x->check_port,
+		    tbuf, why, said, errs ? "; " : "", errs ? x->check_log : "",
+		    errs ? " says: " : "", errs ? errs : "");
+		free(errs);
+		return -1;
+	}
+	if ((errs = exports_ganesha_config_errors(x->check_log, log_offset)) != NULL) {
+		ctx_fail(ctx, "NFS-Ganesha answers but rejected its configuration, so clients "
+		    "would find no export; %s says: %s", x->check_log, errs);
+		free(errs);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 exports_plan(struct hb_ctx *ctx, void *p)
 {
 	struct exports_cfg *x = p;
 	struct effects *e = ctx->eff;
 	const char *mnt = ctx_fact(ctx, "filesystem.mountpoint");
+	char *recovery = exports_recovery_root(x, mnt);
+	struct buf want, have;
+	bool exists, same;
+	char tbuf[32], *said = NULL;
+	int rc = -1;
 
-	for (size_t i = 0; i < x->nex; i++)
-		eff_describe(e, EK_CHECK, "%s is on the mounted volume%s%s%s and holds its signature",
-		    x->ex[i].path, mnt ? " (" : "", mnt ? mnt : "", mnt ? ")" : "");
-	eff_describe(e, EK_NOTE, "if %s already holds these exports: no rewrite, no restart",
-	    x->config);
-	eff_write_file(e, x->config, "", 0, 0644);
+	buf_init(&want);
+	buf_init(&have);
 	for (size_t i = 0; i < x->nex; i++) {
-		struct buf b;
+		if (mnt)
+			eff_describe(e, EK_CHECK, "%s is a directory on the volume mounted at %s, whose "
+			    "signature file is there now; else stop", x->ex[i].path, mnt);
+		else if (x->signature)
+			eff_describe(e, EK_CHECK, "%s is a directory whose filesystem holds %s (in it "
+			    "or a parent on the same filesystem); else stop", x->ex[i].path,
+			    x->signature);
+		else
+			eff_describe(e, EK_CHECK, "%s: no filesystem module and no signature: apply "
+			    "will refuse to export an unproven volume", x->ex[i].path);
+	}
+	exports_render(x, recovery, &want);
+	if (read_existing(ctx, x->config, &have, &exists) < 0)
+		goto out;
+	same = exists && have.len == want.len && memcmp(have.data, want.data, want.len) == 0;
+	if (same) {
+		describe_content(ctx, x->config, &want, true);
+		eff_describe(e, EK_NOTE, "exports unchanged: no rewrite; restart only if the NFS "
+		    "server does not answer on %s:%lld", x->check_host, x->check_port);
+		rc = 0;
+		goto out;
+	}
+	if (write_config(ctx, x, &want) < 0 || restart_server(ctx, x, recovery, &said) < 0)
+		goto out;
+	fmt_duration(x->check_timeout_ms, tbuf, sizeof(tbuf));
+	eff_describe(e, EK_WAIT, "until the NFS server answers on %s:%lld (up to %s)",
+	    x->check_host, x->check_port, tbuf);
+	if (x->check_log)
+		eff_describe(e, EK_CHECK, "%s reports no configuration error since the restart",
+		    x->check_log);
+	rc = 0;
+out:
+	buf_free(&want);
+	buf_free(&have);
+	free(recovery);
+	free(said);
+	return rc;
+}
 
-		buf_init(&b);
-		for (size_t j = 0; j < x->ex[i].nclients; j++)
-			buf_printf(&b, "%s%s", j ? " " : "", x->ex[i].clients[j]);
-		eff_describe(e, EK_NOTE, "export %s to %s, fsid=%lld", x->ex[i].path, b.data,
-		    x->ex[i].fsid);
-		buf_free(&b);
+static int
+exports_apply(struct hb_ctx *ctx, void *p)
+{
+	struct exports_cfg *x = p;
+	const char *server = x->server == SERVER_KERNEL ? "kernel nfsd" : "NFS-Ganesha";
+	char *recovery = NULL, *said = NULL;
+	struct buf want, have;
+	bool exists;
+	long long log_offset;
+	char why[160];
+	int rc = -1;
+
+	buf_init(&want);
+	buf_init(&have);
+	if (exports_prove_volume(ctx, x) < 0)
+		goto out;
+	recovery = exports_recovery_root(x, ctx_fact(ctx, "filesystem.mountpoint"));
+	exports_render(x, recovery, &want);
+	if (read_existing(ctx, x->config, &have, &exists) < 0)
+		goto out;
+	ctx_set_fact(ctx, "exports.config", "%s", x->config);
+	if (x->server == SERVER_GANESHA)
+		ctx_set_fact(ctx, "exports.recovery", "%s", recovery);
+	if (exists && have.len == want.len && memcmp(have.data, want.data, want.len) == 0) {
+		log_info(ctx->module, "exports unchanged: %s already holds them", x->config);
+		if (exports_probe(x->check_host, (int)x->check_port, 1000, why, sizeof(why)) == 0) {
+			ctx_result(ctx, "exports unchanged (%s); %s answers on %s:%lld", x->config,
+			    server, x->check_host, x->check_port);
+			rc = 0;
+			goto out;
+		}
+		log_warn(ctx->module, "but the NFS server does not answer on %s:%lld (%s): "
+		    "restarting it", x->check_host, x->check_port, why);
+	} else if (write_config(ctx, x, &want) < 0) {
+		goto out;
 	}
-	if (x->server == SERVER_KERNEL) {
-		const char *argv[] = {"exportfs", "-ra", NULL};
-		eff_run(e, argv, NULL);
-	}
-	eff_run(e, (const char *const *)x->restart, NULL);
-	eff_describe(e, EK_WAIT, "until the NFS server answers (bounded)");
-	return 0;
+	ctx->changed = true;
+	log_offset = exports_file_size(x->check_log);
+	if (restart_server(ctx, x, recovery, &said) < 0 ||
+	    wait_server(ctx, x, log_offset, said) < 0)
+		goto out;
+	ctx_result(ctx, "%zu export%s of %s served by %s (%s); it answers on %s:%lld", x->nex,
+	    x->nex == 1 ? "" : "s", x->ex[0].path, server, x->config, x->check_host,
+	    x->check_port);
+	rc = 0;
+out:
+	buf_free(&want);
+	buf_free(&have);
+	free(recovery);
+	free(said);
+	return rc;
 }
 
 const struct module module_exports = {
@@ -230,6 +599,6 @@ const struct module module_exports = {
 	.required_default = true,
 	.parse = exports_parse,
 	.plan = exports_plan,
-	.apply = NULL,
+	.apply = exports_apply,
 	.free = exports_free,
 };
