@@ -1,0 +1,216 @@
+/* test_exec.c: argv runner: exit codes, captured output, timeouts that take
+ * the whole process group down, and no shell anywhere. */
+#include <errno.h>
+#include <signal.h>
+
+#include "unit.h"
+
+#include "../../bootstrap/exec.h"
+#include "../../bootstrap/util.h"
+
+static void
+test_exit_codes(void **state)
+{
+	const char *const t[] = {"true", NULL};
+	const char *const f[] = {"false", NULL};
+	const char *const three[] = {"sh", "-c", "exit 3", NULL};
+	struct exec_result r;
+	(void)state;
+
+	assert_int_equal(exec_argv(t, 5000, &r), 0);
+	assert_int_equal(r.exited, 1);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.timed_out, 0);
+	exec_result_free(&r);
+	assert_int_equal(exec_argv(f, 5000, &r), 0);
+	assert_int_equal(r.exited, 1);
+	assert_int_equal(r.status, 1);
+	exec_result_free(&r);
+	assert_int_equal(exec_argv(three, 0, &r), 0);
+	assert_int_equal(r.exited, 1);
+	assert_int_equal(r.status, 3);
+	exec_result_free(&r);
+}
+
+static void
+test_killed_by_signal(void **state)
+{
+	const char *const argv[] = {"sh", "-c", "kill -TERM $$", NULL};
+	struct exec_result r;
+	(void)state;
+
+	assert_int_equal(exec_argv(argv, 5000, &r), 0);
+	assert_int_equal(r.exited, 0);
+	assert_int_equal(r.timed_out, 0);
+	assert_int_equal(r.status, SIGTERM);
+	exec_result_free(&r);
+}
+
+static void
+test_output_capture(void **state)
+{
+	const char *const argv[] = {"sh", "-c", "echo out; echo err >&2; printf tail", NULL};
+	const char *const cat[] = {"cat", NULL};
+	struct exec_result r;
+	(void)state;
+
+	assert_int_equal(exec_argv(argv, 5000, &r), 0);
+	assert_string_equal(r.out.data, "out\nerr\ntail");
+	assert_int_equal(r.out.len, 12);
+	exec_result_free(&r);
+	/* stdin is /dev/null: a program reading it ends at once, with no output. */
+	assert_int_equal(exec_argv(cat, 5000, &r), 0);
+	assert_int_equal(r.exited, 1);
+	assert_int_equal(r.status, 0);
+	assert_non_null(r.out.data);
+	assert_string_equal(r.out.data, "");
+	exec_result_free(&r);
+}
+
+static void
+test_output_capped(void **state)
+{
+	const char *const argv[] = {"head", "-c", "3000000", "/dev/zero", NULL};
+	struct exec_result r;
+	(void)state;
+
+	/* The child is drained to the end (not blocked on a full pipe) and the
+	 * kept output is bounded. */
+	assert_int_equal(exec_argv(argv, 20000, &r), 0);
+	assert_int_equal(r.exited, 1);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.timed_out, 0);
+	assert_true(r.out.len > 0);
+	assert_true(r.out.len <= 256 * 1024);
+	exec_result_free(&r);
+}
+
+/* Whether pid is gone (or a zombie no one reaped yet). */
+static bool
+dead(pid_t pid)
+{
+	char path[64], buf[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return true;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *rp = strrchr(buf, ')');
+	return rp != NULL && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+static void
+test_timeout_kills_children(void **state)
+{
+	/* The child starts a grandchild, says its pid, and waits forever. */
+	const char *const argv[] = {"sh", "-c", "sleep 300 & echo $!; wait", NULL};
+	struct exec_result r;
+	long long t0 = mono_ms(), took;
+	pid_t grandchild;
+	(void)state;
+
+	assert_int_equal(exec_argv(argv, 300, &r), 0);
+	took = mono_ms() - t0;
+	assert_int_equal(r.timed_out, 1);
+	assert_int_equal(r.exited, 0);
+	assert_int_equal(r.status, SIGKILL);
+	assert_true(took >= 300);
+	assert_true(took < 5000);
+	grandchild = (pid_t)atoi(r.out.data);
+	assert_true(grandchild > 1);
+	for (int i = 0; i < 100 && !dead(grandchild); i++)
+		usleep(20 * 1000);
+	if (!dead(grandchild)) {
+		kill(grandchild, SIGKILL);
+		fail_msg("grandchild %d survived the timeout", (int)grandchild);
+	}
+	exec_result_free(&r);
+}
+
+static void
+test_missing_program(void **state)
+{
+	const char *const missing[] = {"haboot-no-such-program", "x", NULL};
+	const char *const abs[] = {"/nonexistent/bin/prog", NULL};
+	char *dir = unit_tmpdir(), *plain = unit_path(dir, "script");
+	const char *const notexec[] = {plain, NULL};
+	struct exec_result r;
+	(void)state;
+
+	unit_write(plain, "#!/bin/sh\nexit 0\n");
+	assert_int_equal(chmod(plain, 0644), 0);
+
+	errno = 0;
+	assert_int_equal(exec_argv(missing, 5000, &r), -1);
+	assert_int_equal(errno, ENOENT);
+	errno = 0;
+	assert_int_equal(exec_argv(abs, 5000, &r), -1);
+	assert_int_equal(errno, ENOENT);
+	errno = 0;
+	assert_int_equal(exec_argv(notexec, 5000, &r), -1);
+	assert_int_equal(errno, EACCES);
+	free(plain);
+	unit_rmtree(dir);
+}
+
+static void
+test_no_shell(void **state)
+{
+	char *dir = unit_tmpdir(), *canary = unit_path(dir, "canary");
+	char *sub = xasprintf("$(touch %s)", canary), *semi = xasprintf("; touch %s", canary);
+	char *tick = xasprintf("`touch %s`", canary);
+	const char *const argv[] = {"printf", "%s|", sub, semi, tick, "*", "$HOME", NULL};
+	struct exec_result r;
+	char *want;
+	(void)state;
+
+	assert_int_equal(exec_argv(argv, 5000, &r), 0);
+	assert_int_equal(r.status, 0);
+	/* Each argument arrives as written; nothing was run, nothing expanded. */
+	want = xasprintf("%s|%s|%s|*|$HOME|", sub, semi, tick);
+	assert_string_equal(r.out.data, want);
+	assert_false(unit_exists(canary));
+	exec_result_free(&r);
+	free(want);
+	free(sub);
+	free(semi);
+	free(tick);
+	free(canary);
+	unit_rmtree(dir);
+}
+
+static void
+test_argv_to_display(void **state)
+{
+	const char *const a[] = {"mkfs.ext4", "-L", "my data", "/dev/xvdf", NULL};
+	const char *const b[] = {"echo", "it's", "", "$(x)", "a;b", NULL};
+	char *s;
+	(void)state;
+
+	s = argv_to_display(a);
+	assert_string_equal(s, "mkfs.ext4 -L 'my data' /dev/xvdf");
+	free(s);
+	s = argv_to_display(b);
+	assert_string_equal(s, "echo 'it'\\''s' '' '$(x)' 'a;b'");
+	free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exit_codes),
+		cmocka_unit_test(test_killed_by_signal),
+		cmocka_unit_test(test_output_capture),
+		cmocka_unit_test(test_output_capped),
+		cmocka_unit_test(test_timeout_kills_children),
+		cmocka_unit_test(test_missing_program),
+		cmocka_unit_test(test_no_shell),
+		cmocka_unit_test(test_argv_to_display),
+	};
+
+	return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
+}
