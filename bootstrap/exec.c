@@ -122,8 +122,20 @@ exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *re
 			buf_add(&res->out, chunk, (size_t)r);
 	}
 	close(pfd[0]);
-	while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
-		;
+	/* End of output is not the end of the child: one that closed stdout and
+	 * goes on running is still held to the deadline. */
+	for (;;) {
+		pid_t w = waitpid(pid, &wstatus, deadline && !killed ? WNOHANG : 0);
+
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		if (w == 0 && mono_ms() >= deadline) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			killed = true;
+		} else if (w == 0)
+			usleep(10 * 1000);
+	}
 	int child_errno = 0;
 	ssize_t er = read(errpipe[0], &child_errno, sizeof(child_errno));
 	close(errpipe[0]);
