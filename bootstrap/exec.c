@@ -118,8 +118,11 @@ exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *re
 			continue;
 		if (r <= 0)
 			break;
-		if (res->out.len + (size_t)r <= EXEC_OUTPUT_MAX)
-			buf_add(&res->out, chunk, (size_t)r);
+		/* Keep the first EXEC_OUTPUT_MAX bytes whole; drain the rest so the
+		 * child never blocks on a full pipe. */
+		if (res->out.len < EXEC_OUTPUT_MAX)
+			buf_add(&res->out, chunk, (size_t)r < EXEC_OUTPUT_MAX - res->out.len ?
+			    (size_t)r : EXEC_OUTPUT_MAX - res->out.len);
 	}
 	close(pfd[0]);
 	/* End of output is not the end of the child: one that closed stdout and
