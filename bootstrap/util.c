@@ -339,8 +339,18 @@ mkdir_p(const char *path, mode_t mode)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+	if (mkdir(tmp, mode) == 0)
+		return 0;
+	if (errno != EEXIST)
 		return -1;
+	/* EEXIST is success only for a directory: a file at a mountpoint is not one. */
+	struct stat st;
+	if (stat(tmp, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
 	return 0;
 }
 
