@@ -152,6 +152,12 @@ test_apply_failures(void **state)
 	assert_true(mono_ms() - t0 < 5000);
 	assert_int_equal(r.timed_out, 1);
 	exec_result_free(&r);
+	/* A mountpoint that is a file is not a directory to mount on. */
+	char *plain = unit_path(dir, "plain");
+	unit_write(plain, "x");
+	assert_int_equal(eff_mkdir(&e, plain, 0755), -1);
+	unlink(plain);
+	free(plain);
 	/* A write into a missing directory fails and leaves nothing. */
 	assert_int_equal(eff_write_file(&e, file, "x", 1, 0644), -1);
 	assert_int_equal(unit_count_entries(dir), 0);

@@ -130,6 +130,47 @@ test_timeout_kills_children(void **state)
 	exec_result_free(&r);
 }
 
+/* A child that closes its output and keeps running is still bound by the
+ * timeout: end of output is not end of the program. */
+static void
+test_timeout_after_output_closed(void **state)
+{
+	const char *const argv[] = {"sh", "-c", "echo bye; exec >/dev/null 2>&1; sleep 30", NULL};
+	struct exec_result r;
+	long long t0 = mono_ms(), took;
+	(void)state;
+
+	assert_int_equal(exec_argv(argv, 300, &r), 0);
+	took = mono_ms() - t0;
+	assert_true(took < 5000);
+	assert_int_equal(r.timed_out, 1);
+	assert_int_equal(r.exited, 0);
+	assert_string_equal(r.out.data, "bye\n");
+	exec_result_free(&r);
+}
+
+/* What is kept of a long output is its beginning, without holes. */
+static void
+test_output_cap_is_a_prefix(void **state)
+{
+	const char *const argv[] = {"sh", "-c",
+	    "i=0; while [ $i -lt 40000 ]; do echo \"line $i\"; i=$((i+1)); done", NULL};
+	struct exec_result r;
+	struct buf want;
+	(void)state;
+
+	assert_int_equal(exec_argv(argv, 60000, &r), 0);
+	assert_int_equal(r.status, 0);
+	buf_init(&want);
+	for (int i = 0; i < 40000; i++)
+		buf_printf(&want, "line %d\n", i);
+	assert_true(want.len > 256 * 1024);
+	assert_int_equal(r.out.len, 256 * 1024);
+	assert_memory_equal(r.out.data, want.data, r.out.len);
+	buf_free(&want);
+	exec_result_free(&r);
+}
+
 static void
 test_missing_program(void **state)
 {
@@ -207,6 +248,8 @@ main(void)
 		cmocka_unit_test(test_output_capture),
 		cmocka_unit_test(test_output_capped),
 		cmocka_unit_test(test_timeout_kills_children),
+		cmocka_unit_test(test_timeout_after_output_closed),
+		cmocka_unit_test(test_output_cap_is_a_prefix),
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_no_shell),
 		cmocka_unit_test(test_argv_to_display),

@@ -337,6 +337,10 @@ test_mkdir_p(void **state)
 	char *under = unit_path(file, "sub");
 	assert_int_equal(mkdir_p(under, 0755), -1); /* a file is in the way */
 	free(under);
+	/* A file where the directory should be is not a directory. */
+	errno = 0;
+	assert_int_equal(mkdir_p(file, 0755), -1);
+	assert_int_equal(errno, ENOTDIR);
 	free(deep);
 	free(file);
 	unit_rmtree(dir);
