@@ -6,9 +6,12 @@
 #include <string.h>
 
 #include "../modules/module.h"
+#include "aws.h"
+#include "cli_debug.h"
 #include "context.h"
 #include "diag.h"
 #include "effects.h"
+#include "imds.h"
 #include "log.h"
 #include "manifest.h"
 #include "metadata.h"
@@ -33,6 +36,8 @@ static const char usage_main[] =
 "  plan [-f FILE]      show, step by step, what run would do; changes nothing\n"
 "  run [-f FILE]       bring the service up (the first-boot job)\n"
 "  status [--json]     show the last run's report\n"
+"  imds [PATH]         print an instance metadata value as haboot reads it\n"
+"  aws SERVICE ACTION  make one AWS API call as haboot does; print the answer\n"
 "  version             print the version\n"
 "  help [COMMAND]      show help for a command\n"
 "\n"
@@ -60,29 +65,39 @@ static const char usage_validate[] =
 
 static const char usage_plan[] =
 "usage: haboot plan [-f FILE] [--metadata KEY=VALUE]... [--metadata-file FILE] [--json]\n"
+"                   [--imds-timeout DURATION] [--imdsv1]\n"
 "\n"
 "Prints the numbered steps `run` would take, module by module, and changes\n"
 "nothing.  With -f it works offline: instance facts come from --metadata and\n"
 "--metadata-file, else from documented defaults marked \"(default)\".\n"
+"Without -f it runs on the instance: the manifest comes from user-data and\n"
+"the facts from the instance metadata service (IMDSv2), no defaults.\n"
 "\n"
 "  -f, --file FILE          manifest to plan (\"-\" for stdin)\n"
 "  --metadata KEY=VALUE     an instance fact: instance-id, az, region, local-ipv4,\n"
 "                           public-ipv4, mac (IMDS paths also work)\n"
 "  --metadata-file FILE     KEY=VALUE lines or a JSON object of such facts\n"
-"  --json                   the same plan as one JSON document\n";
+"  --json                   the same plan as one JSON document\n"
+"  --imds-timeout DURATION  how long to wait for IMDS (default 60s)\n"
+"  --imdsv1                 allow the IMDSv1 fallback when IMDS issues no token\n";
 
 static const char usage_run[] =
 "usage: haboot run [-f FILE] [--metadata KEY=VALUE]... [--metadata-file FILE]\n"
-"                  [--status-file PATH]\n"
+"                  [--status-file PATH] [--imds-timeout DURATION] [--imdsv1]\n"
 "\n"
 "Brings the service up: runs each module's apply in the manifest's order and\n"
 "records the outcome in the status file (default " STATUS_DEFAULT_PATH ").\n"
-"Safe to re-run: a converged instance is left as it is.\n"
+"Safe to re-run: a converged instance is left as it is.  The manifest comes\n"
+"from user-data (first line \"#haboot\", gzip allowed) unless -f is given;\n"
+"instance facts not given with --metadata come from IMDSv2.\n"
 "\n"
 "  -f, --file FILE          manifest to run instead of user-data\n"
 "  --metadata KEY=VALUE     override an instance fact\n"
 "  --metadata-file FILE     KEY=VALUE lines or a JSON object\n"
-"  --status-file PATH       where to write the report\n";
+"  --status-file PATH       where to write the report\n"
+"  --imds-timeout DURATION  how long to wait for IMDS (default 60s; it is often\n"
+"                           unreachable in the first seconds of boot)\n"
+"  --imdsv1                 allow the IMDSv1 fallback when IMDS issues no token\n";
 
 static const char usage_status[] =
 "usage: haboot status [--json] [--status-file PATH]\n"
@@ -90,7 +105,8 @@ static const char usage_status[] =
 "Shows the last run's report: outcome, each module's state, duration and\n"
 "message, and the facts modules recorded (device, previous owner...).\n";
 
-enum { OPT_LOG_FORMAT = 256, OPT_METADATA, OPT_METADATA_FILE, OPT_JSON, OPT_STATUS_FILE, OPT_HELP };
+enum { OPT_LOG_FORMAT = 256, OPT_METADATA, OPT_METADATA_FILE, OPT_JSON, OPT_STATUS_FILE, OPT_HELP,
+	OPT_IMDS_TIMEOUT, OPT_IMDSV1 };
 
 struct cli {
 	const char *file;
@@ -99,6 +115,8 @@ struct cli {
 	const char **metadata;
 	size_t nmetadata;
 	bool json;
+	long long imds_timeout_ms;
+	bool imdsv1;
 };
 
 static int
@@ -122,9 +140,12 @@ parse_cmd_opts(int argc, char **argv, const char *usage, bool allow_json, bool a
 		{"metadata-file", required_argument, NULL, OPT_METADATA_FILE},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"status-file", required_argument, NULL, OPT_STATUS_FILE},
+		{"imds-timeout", required_argument, NULL, OPT_IMDS_TIMEOUT},
+		{"imdsv1", no_argument, NULL, OPT_IMDSV1},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *why;
 	int ch;
 
 	optind = 1;
@@ -149,6 +170,16 @@ parse_cmd_opts(int argc, char **argv, const char *usage, bool allow_json, bool a
 			break;
 		case OPT_STATUS_FILE:
 			cli->status_path = optarg;
+			break;
+		case OPT_IMDS_TIMEOUT:
+			if (parse_duration(optarg, &cli->imds_timeout_ms, &why) < 0) {
+				fprintf(stderr, "haboot: --imds-timeout %s: %s\n\n", optarg, why);
+				fputs(usage, stderr);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_IMDSV1:
+			cli->imdsv1 = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -228,15 +259,72 @@ setup_metadata(struct metadata *md, const struct cli *cli)
 	return 0;
 }
 
+/* The user-data manifest: 404 and a user-data of another kind (a cloud-init
+ * script) both mean "no manifest", an environment problem, not a bad manifest. */
+static struct manifest *
+load_user_data(struct imds *imds, int *rc)
+{
+	struct manifest *m = NULL;
+	struct buf raw, text;
+	struct diag d;
+	const char *why;
+	int r;
+
+	buf_init(&raw);
+	buf_init(&text);
+	diag_init(&d, "user-data");
+	*rc = EXIT_ENVIRONMENT;
+	if ((r = imds_user_data(imds, &raw)) == IMDS_NOT_FOUND) {
+		fprintf(stderr, "haboot: no manifest in user-data: this instance has no user-data "
+		    "(IMDS at %s answered 404); put a manifest whose first line is \"%s\" in the "
+		    "launch template's user-data, or pass -f FILE\n", imds_endpoint(imds),
+		    MANIFEST_MARKER);
+		goto out;
+	}
+	if (r != IMDS_OK) {
+		fprintf(stderr, "haboot: cannot read the manifest from user-data: %s\n",
+		    imds_error(imds));
+		goto out;
+	}
+	if (is_gzip(raw.data, raw.len) &&
+	    gunzip(raw.data, raw.len, MANIFEST_INFLATED_MAX, &text, &why) < 0) {
+		fprintf(stderr, "haboot: user-data is gzipped but does not inflate: %s\n", why);
+		goto out;
+	}
+	const struct buf *t = text.data ? &text : &raw;
+	if (t->len < strlen(MANIFEST_MARKER) ||
+	    memcmp(t->data, MANIFEST_MARKER, strlen(MANIFEST_MARKER)) != 0) {
+		fprintf(stderr, "haboot: no manifest in user-data: its %zu bytes do not start with "
+		    "\"%s\" (another tool's user-data?); pass -f FILE, or make \"%s\" the first "
+		    "line\n", raw.len, MANIFEST_MARKER, MANIFEST_MARKER);
+		goto out;
+	}
+	m = manifest_parse(raw.data, raw.len, true, &d);
+	diag_print(&d, stderr);
+	if (m == NULL)
+		*rc = EXIT_USAGE;
+	else
+		*rc = EXIT_DONE;
+out:
+	diag_free(&d);
+	buf_free(&raw);
+	buf_free(&text);
+	return m;
+}
+
 static int
 cmd_plan_or_run(int argc, char **argv, bool is_run)
 {
 	const char *usage = is_run ? usage_run : usage_plan;
-	struct cli cli = {.status_path = STATUS_DEFAULT_PATH};
+	struct cli cli = {.status_path = STATUS_DEFAULT_PATH,
+	    .imds_timeout_ms = IMDS_DEFAULT_DEADLINE_MS};
 	struct manifest *m = NULL;
 	struct metadata md;
 	struct effects eff;
 	struct hb_ctx ctx;
+	struct imds *imds = NULL;
+	char *err = NULL;
+	bool live;
 	int rc;
 
 	md_init(&md);
@@ -248,19 +336,37 @@ cmd_plan_or_run(int argc, char **argv, bool is_run)
 	}
 	if ((rc = setup_metadata(&md, &cli)) != 0)
 		goto out;
-	if (cli.file == NULL) {
-		fprintf(stderr, "haboot: %s without -f reads the manifest from instance user-data "
-		    "(IMDSv2), which this build cannot do yet: pass -f FILE\n", argv[0]);
+	/* run always works on the instance; plan does when no -f names a manifest.
+	 * Nothing reaches IMDS or AWS until a value is needed. */
+	live = is_run || cli.file == NULL;
+	if (live) {
+		if ((imds = imds_new(&err)) == NULL) {
+			fprintf(stderr, "haboot: %s\n", err);
+			rc = EXIT_ENVIRONMENT;
+			goto out;
+		}
+		imds_set_deadline(imds, cli.imds_timeout_ms);
+		imds_allow_v1(imds, cli.imdsv1);
+		md.fetch = imds_md_fetch;
+		md.fetch_arg = imds;
+	}
+	if (cli.file == NULL)
+		m = load_user_data(imds, &rc);
+	else
+		m = load_manifest(cli.file, &rc);
+	if (m == NULL)
+		goto out;
+	md.offline_defaults = !live;
+	ctx.md = &md;
+	ctx.eff = &eff;
+	if (live && (ctx.aws = aws_new(imds, &md, &err)) == NULL) {
+		fprintf(stderr, "haboot: %s\n", err);
 		rc = EXIT_ENVIRONMENT;
 		goto out;
 	}
-	if ((m = load_manifest(cli.file, &rc)) == NULL)
-		goto out;
-	md.offline_defaults = !is_run;
-	ctx.md = &md;
-	ctx.eff = &eff;
 	if (is_run) {
-		struct run_opts o = {.status_path = cli.status_path, .source = cli.file};
+		struct run_opts o = {.status_path = cli.status_path,
+		    .source = cli.file ? cli.file : "user-data"};
 
 		rc = runner_run(m, &ctx, &o);
 	} else {
@@ -268,10 +374,14 @@ cmd_plan_or_run(int argc, char **argv, bool is_run)
 	}
 out:
 	manifest_free(m);
+	aws_free(ctx.aws);
+	ctx.aws = NULL;
 	ctx_free(&ctx);
 	eff_free(&eff);
 	md_free(&md);
+	imds_free(imds);
 	free(cli.metadata);
+	free(err);
 	return rc;
 }
 
@@ -309,6 +419,10 @@ cmd_help(int argc, char **argv)
 		fputs(usage_run, stdout);
 	else if (!strcmp(topic, "status"))
 		fputs(usage_status, stdout);
+	else if (!strcmp(topic, "imds"))
+		fputs(usage_imds, stdout);
+	else if (!strcmp(topic, "aws"))
+		fputs(usage_aws, stdout);
 	else if (!strcmp(topic, "modules")) {
 		puts("modules (run in the order the manifest lists them):");
 		for (size_t i = 0; module_registry[i]; i++)
@@ -377,6 +491,10 @@ main(int argc, char **argv)
 		return cmd_plan_or_run(argc, argv, true);
 	if (!strcmp(argv[0], "status"))
 		return cmd_status(argc, argv);
+	if (!strcmp(argv[0], "imds"))
+		return cmd_imds(argc, argv);
+	if (!strcmp(argv[0], "aws"))
+		return cmd_aws(argc, argv);
 	if (!strcmp(argv[0], "version")) {
 		printf("haboot %s\n", HABOOT_VERSION);
 		return EXIT_DONE;
