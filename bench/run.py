@@ -1,0 +1,726 @@
+#!/usr/bin/python3
+"""haboot side by side with the reference script: prints one table.
+
+`make bench` runs this after `make all static`.  Everything talks to the local
+simulator (tests/sim) on 127.0.0.1 only.  The measurements:
+
+1. run: bench/reference.sh (the reference user-data script's AWS part, one
+   /usr/bin/aws process per call) against `haboot run -f bench/nfs-bench.yaml`
+   (volume + route53 modules), same sim, all delays 0.  Wall time, CPU time
+   and peak RSS of the whole process tree (os.wait4), median of --runs.
+2. validation: `haboot validate examples/nfs.yaml` against
+   `cloud-init schema -c bench/nfs-cloud-config.yaml`.
+3. detection: the sim takes --delay seconds to attach; its attach hook prints
+   the instant the state flips; latency is from there to the first
+   DescribeVolumes after it.  Also DescribeVolumes calls per minute of waiting,
+   and a --long-wait attach (a second sim, concurrently with the haboot
+   latency runs, which mostly sleep too).
+4. sizes (static binary, stripped; the awscli package for the reference) and
+   the instruction count (callgrind Ir) of a converged re-run of the dynamic
+   build.
+
+It needs root: it runs itself in a private mount namespace (`unshare -m`)
+whose /dev is a tmpfs holding /dev/xvdf, the block device node the volume
+module looks for on a Xen instance (the module only stats it), and installs
+cloud-init, valgrind and the AWS CLI with apt-get when they are missing.
+No test asserts on these figures: they vary from run to run.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import re
+import shlex
+import signal
+import stat
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(ROOT / "tests"))
+from sim.client import SimClient  # noqa: E402
+
+PY = "/usr/bin/python3"
+AWS_CLI = "/usr/bin/aws"
+KEY, SECRET = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+VOLUME, INSTANCE, ZONE = "vol-073769c7", "i-0aaaaaaaaaaaaaaa1", "Z1G9ZB2OW5990Z"
+RECORD, ADDRESS = "nfs.helloawsworld.com.", "10.10.10.10"
+REFERENCE = BENCH / "reference.sh"
+MANIFEST = BENCH / "nfs-bench.yaml"
+CLOUD_CONFIG = BENCH / "nfs-cloud-config.yaml"
+NFS_MANIFEST = ROOT / "examples" / "nfs.yaml"
+RESULTS = BENCH / "RESULTS.md"
+ZERO_DELAYS = {k: 0 for k in ("attach", "detach", "force_detach", "stop", "stop_force",
+                              "terminate", "terminate_detach", "pending", "create_volume",
+                              "route53_insync")}
+# program -> Debian package that brings it
+TOOLS = {AWS_CLI: "awscli", "/usr/bin/curl": "curl", "/usr/bin/cloud-init": "cloud-init",
+         "/usr/bin/valgrind": "valgrind", "/usr/bin/unshare": "util-linux",
+         "/usr/bin/strip": "binutils"}
+NS_MARK = "HABOOT_BENCH_NS"
+
+# The sim's handler writes headers and body separately with Nagle on, so a
+# keep-alive client waits for a delayed ACK (~40 ms) on many answers.  That
+# is latency the real AWS does not add: turn Nagle off in the sim we start.
+SIM_LAUNCH = ("import sys; import sim.httpbase as h; "
+              "h.BaseHandler.disable_nagle_algorithm = True; "
+              "from sim.__main__ import main; sys.exit(main(sys.argv[1:]))")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def say(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ---- setup ---------------------------------------------------------------------
+
+def ensure_tools(install):
+    """apt-get installs what is missing; returns the set of programs still missing."""
+    missing = {path: pkg for path, pkg in TOOLS.items() if not os.access(path, os.X_OK)}
+    if subprocess.run([PY, "-c", "import botocore"], capture_output=True).returncode != 0:
+        missing["botocore"] = "python3-botocore"
+    if missing and install:
+        pkgs = sorted(set(missing.values()))
+        say(f"installing {' '.join(pkgs)} with apt-get (the reference side and the "
+            f"comparisons need them)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        ok = subprocess.run(["apt-get", "update", "-qq"], env=env).returncode == 0
+        ok = ok and subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                                    *pkgs], env=env).returncode == 0
+        if not ok:
+            say(f"apt-get could not install {' '.join(pkgs)}: the rows that need them "
+                f"show n/a; install them by hand and re-run")
+    still = {p for p in TOOLS if not os.access(p, os.X_OK)}
+    if subprocess.run([PY, "-c", "import botocore"], capture_output=True).returncode != 0:
+        sys.exit("bench: the simulator needs Debian's python3-botocore: "
+                 "apt-get install python3-botocore")
+    return still
+
+
+def _mount(src, target, fstype=None, flags=0, data=None):
+    if _libc.mount(src.encode(), target.encode(), fstype.encode() if fstype else None,
+                   ctypes.c_ulong(flags), data.encode() if data else None) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"mount {src} on {target}: {os.strerror(e)}")
+
+
+def private_dev():
+    """In our own mount namespace: /dev with the basics and a Xen-named EBS node."""
+    rdev = os.makedev(7, 0)  # a loop device's number; the volume module only stats the node
+    for n in range(8):
+        try:
+            st = os.stat(f"/dev/loop{n}")
+        except OSError:
+            continue
+        if stat.S_ISBLK(st.st_mode):
+            rdev = st.st_rdev
+            break
+    _mount("hb-bench-dev", "/dev", "tmpfs", 2, "mode=0755,size=4m")  # MS_NOSUID
+    for name, (ma, mi) in {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
+                           "urandom": (1, 9), "tty": (5, 0)}.items():
+        os.mknod(f"/dev/{name}", stat.S_IFCHR | 0o666, os.makedev(ma, mi))
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"/dev/{name}")
+    os.mkdir("/dev/shm", 0o1777)
+    _mount("hb-bench-shm", "/dev/shm", "tmpfs", 2, "mode=1777,size=64m")
+    # /dev/sdf attached on a Xen instance appears as /dev/xvdf.
+    os.mknod("/dev/xvdf", stat.S_IFBLK | 0o660, rdev)
+    # On a Nitro host, real NVMe controllers would make haboot wait for an NVMe
+    # namespace with the volume's serial: hide them.
+    if os.path.isdir("/sys/class/nvme"):
+        _mount("hb-bench-nvme", "/sys/class/nvme", "tmpfs", 2, "mode=0755,size=1m")
+
+
+def enter_namespace():
+    """Re-runs this script under `unshare -m` (same process), then makes /dev."""
+    if os.environ.get(NS_MARK) != "1":
+        if os.geteuid() != 0:
+            sys.exit("bench: run as root: it needs a private mount namespace (unshare -m) "
+                     "with a block device node for the volume module")
+        ensure_tools(install=True)  # here, where apt-get sees the real /dev
+        os.environ[NS_MARK] = "1"
+        env = [f"{k}={shlex.quote(os.environ[k])}" for k in ("HABOOT", "HABOOT_STATIC")
+               if k in os.environ]
+        os.environ["HABOOT_BENCH_ARGV"] = " ".join([*env, shlex.join([PY, *sys.argv])])
+        os.execv("/usr/bin/unshare", ["unshare", "-m", "--propagation", "private", "--",
+                                      PY, str(Path(__file__).resolve()), *sys.argv[1:]])
+    private_dev()
+
+
+# ---- simulator -------------------------------------------------------------------
+
+def _die_with_parent():
+    _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Sim:
+    def __init__(self, tmp, name):
+        seed = json.loads((ROOT / "tests/sim/seeds/nfs.json").read_text())
+        seed["delays"] = dict(ZERO_DELAYS)
+        self.dir = Path(tmp) / name
+        self.dir.mkdir()
+        (self.dir / "seed.json").write_text(json.dumps(seed))
+        ready = self.dir / "port"
+        self.err = open(self.dir / "sim.err", "w")
+        self.proc = subprocess.Popen(
+            [PY, "-c", SIM_LAUNCH, "serve", "--bind", "127.0.0.1", "--port", "0",
+             "--ready-file", str(ready), "--seed", str(self.dir / "seed.json")],
+            env=dict(os.environ, PYTHONPATH=str(ROOT / "tests")), stdout=subprocess.DEVNULL,
+            stderr=self.err, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        end = time.time() + 20
+        while not ready.exists():
+            if self.proc.poll() is not None or time.time() > end:
+                self.proc.kill()
+                sys.exit(f"bench: the simulator did not start: "
+                         f"{(self.dir / 'sim.err').read_text()[-2000:]}")
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{int(ready.read_text())}"
+        self.client = SimClient(self.url)
+        self.home = self.dir / "home"
+        self.home.mkdir()
+
+    def fresh(self, attach_delay=0.0, hook=False):
+        """Back to the seed: volume available, no record; optionally a slow attach."""
+        self.client.reset()
+        if attach_delay:
+            self.client.delays(attach=attach_delay)
+        if hook:
+            # Runs just before the state flips; its output is the instant.
+            self.client.seed({"attach_hook": ["/usr/bin/date", "+%s.%N"]})
+
+    def env(self, side):
+        """This sim only, no ~/.aws.  The script reads IMDS with curl and passes
+        --endpoint-url; the CLI must not look for IMDS itself.  haboot reads the
+        instance's facts from the sim's IMDS."""
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(self.home),
+               "LANG": "C.UTF-8", "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
+               "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "us-west-2",
+               "AWS_ENDPOINT_URL": self.url, "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.url,
+               "AWS_PAGER": "", "AWS_CONFIG_FILE": "/nonexistent",
+               "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+        if side == "reference":
+            env.update(AWS_EC2_METADATA_DISABLED="true", IMDS=self.url, ENDPOINT=self.url)
+        return env
+
+    def converged(self):
+        """None if the volume is attached here and the record points here, else why not."""
+        st = self.client.state()
+        atts = st["volumes"][VOLUME]["attachments"]
+        if not any(a["instance"] == INSTANCE and a["state"] == "attached" for a in atts):
+            return f"{VOLUME} is not attached to {INSTANCE}: {atts}"
+        recs = [r for r in st["zones"][ZONE]["records"]
+                if r["name"] == RECORD and r["type"] == "A"]
+        if not recs or recs[0]["values"] != [ADDRESS]:
+            return f"{RECORD} A is {recs}, not {ADDRESS}"
+        return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+
+# ---- measuring -------------------------------------------------------------------
+
+class Run:
+    def __init__(self, rc, wall, cpu, rss_kb, out, err):
+        self.rc, self.wall, self.cpu, self.rss_kb, self.out, self.err = \
+            rc, wall, cpu, rss_kb, out, err
+
+    def why(self):
+        lines = (self.err or self.out).strip().splitlines()
+        return f"exit {self.rc}: " + " / ".join(lines[-2:])
+
+
+_LAUNCHER = None
+
+
+def build_launcher(tmp):
+    """bench/rusage.c, static when glibc's static libraries are there (smaller floor)."""
+    global _LAUNCHER
+    out = str(Path(tmp) / "rusage")
+    for extra in (["-static"], []):
+        if subprocess.run(["cc", "-O2", *extra, "-o", out, str(BENCH / "rusage.c")],
+                          capture_output=True).returncode == 0:
+            _LAUNCHER = out
+            return
+    sys.exit("bench: cannot compile bench/rusage.c with cc (make builds haboot with it)")
+
+
+def measure(argv, env, cwd=ROOT):
+    """Runs argv; wall time, and CPU time and peak RSS of it and every child it reaped."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as ru:
+        subprocess.run([_LAUNCHER, ru.name, *argv], env=env, cwd=cwd,
+                       stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        out.seek(0)
+        err.seek(0)
+        fields = ru.read().split()
+        if len(fields) != 5:
+            sys.exit(f"bench: {_LAUNCHER} failed for {argv[0]}: "
+                     f"{err.read().decode(errors='replace')[-500:]}")
+        wall_ns, ut, st, rss, rc = (int(x) for x in fields)
+        return Run(rc, wall_ns / 1e9, (ut + st) / 1e6, rss,
+                   out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+class Failures(list):
+    def add(self, what, why):
+        self.append(f"{what}: {why}")
+        say(f"FAILED {what}: {why}")
+
+
+def run_side(sim, side, argv, failures, label):
+    """One converging run from a fresh sim; its Run and the count of AWS+IMDS requests."""
+    sim.fresh()
+    r = measure(argv, sim.env(side))
+    if r.rc != 0:
+        failures.add(label, r.why())
+        return None
+    why = sim.converged()
+    if why:
+        failures.add(label, f"exit 0 but {why}")
+        return None
+    r.requests = len(sim.client.requests())
+    return r
+
+
+def bench_run(sim, haboot, runs, tmp, failures):
+    ref_argv = ["/bin/bash", str(REFERENCE)]
+    hb_argv = [haboot, "run", "-f", str(MANIFEST), "--status-file",
+               str(Path(tmp) / "status.json")]
+    ref, hb = [], []
+    for i in range(runs):
+        # Alternate which goes first, so neither always meets a just-warmed cache.
+        order = [("reference", ref_argv, ref), ("haboot", hb_argv, hb)]
+        for side, argv, acc in (order if i % 2 == 0 else order[::-1]):
+            r = run_side(sim, side, argv, failures, f"run ({side}, #{i + 1})")
+            if r is not None:
+                acc.append(r)
+    return ref, hb
+
+
+def bench_validate(haboot, runs, have_cloud_init, tmp, failures):
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": tmp}
+    hb, ci = [], []
+    for i in range(runs):
+        r = measure([haboot, "validate", str(NFS_MANIFEST)], env)
+        if r.rc != 0:
+            failures.add("haboot validate", r.why())
+        else:
+            hb.append(r)
+        if have_cloud_init:
+            r = measure(["/usr/bin/cloud-init", "schema", "-c", str(CLOUD_CONFIG)], env)
+            if r.rc != 0:
+                failures.add("cloud-init schema", r.why())
+            else:
+                ci.append(r)
+    return ci, hb
+
+
+def detection(sim, side, argv, delay, failures, label):
+    """One run with a slow attach: latency after the flip, polls while waiting."""
+    sim.fresh(attach_delay=delay, hook=True)
+    r = measure(argv, sim.env(side))
+    st = sim.client.state()
+    reqs = sim.client.requests(service="ec2")
+    hooks = [h for h in st["hook_log"] if h["env"].get("SIM_ACTION") == "attach"]
+    attach = [q["time"] for q in reqs if q.get("action") == "AttachVolume" and q["status"] == 200]
+    describes = [q["time"] for q in reqs
+                 if q.get("action") == "DescribeVolumes" and q["status"] == 200]
+    if not attach:
+        failures.add(label, f"no AttachVolume was made ({r.why()})")
+        return None
+    flip = float(hooks[0]["stdout"]) if hooks and hooks[0].get("rc") == 0 else None
+    after = [t for t in describes if flip is not None and t > flip]
+    end = after[0] if after else (describes[-1] if describes else attach[0])
+    polls = [t for t in describes if attach[0] < t <= end]
+    return {"latency": after[0] - flip if after else None, "polls": len(polls),
+            "waited": end - attach[0], "rc": r.rc, "wall": r.wall}
+
+
+def bench_detection(sim, long_sim, haboot, tmp, delay, hb_runs, ref_runs, long_wait, failures):
+    hb_argv = [haboot, "run", "-f", str(MANIFEST), "--status-file", str(Path(tmp) / "lat.json")]
+    ref_argv = ["/bin/bash", str(REFERENCE)]
+    out = {"hb": [], "ref": [], "hb_long": None, "ref_long": None}
+
+    def long_haboot():
+        argv = [haboot, "run", "-f", str(MANIFEST), "--status-file", str(Path(tmp) / "long.json")]
+        out["hb_long"] = detection(long_sim, "haboot", argv, long_wait, failures,
+                                   "haboot, long wait")
+
+    t = None
+    if long_wait and long_sim is not None:
+        # Mostly sleeping, like the latency runs: run both at once to save a minute.
+        t = threading.Thread(target=long_haboot)
+        t.start()
+    for i in range(hb_runs):
+        d = detection(sim, "haboot", hb_argv, delay, failures, f"haboot detection #{i + 1}")
+        if d is None or d["latency"] is None or d["rc"] != 0:
+            if d is not None:
+                failures.add(f"haboot detection #{i + 1}", f"exit {d['rc']}, latency "
+                             f"{d['latency']}")
+            continue
+        out["hb"].append(d)
+    if t is not None:
+        t.join()
+        x = out["hb_long"]
+        if x is not None and (x["latency"] is None or x["rc"] != 0):
+            failures.add("haboot, long wait", f"exit {x['rc']}, latency {x['latency']}")
+            out["hb_long"] = None
+    for i in range(ref_runs):
+        d = detection(sim, "reference", ref_argv, delay, failures,
+                      f"reference detection #{i + 1}")
+        if d is not None and d["latency"] is not None:
+            out["ref"].append(d)
+        elif d is not None:
+            failures.add(f"reference detection #{i + 1}", "never saw the volume attached")
+    if long_wait:
+        # The reference gives up after 5 polls; it is measured as it is.
+        out["ref_long"] = detection(sim, "reference", ref_argv, long_wait, failures,
+                                    "reference, long wait")
+    return out
+
+
+def bench_callgrind(sim, haboot_dyn, tmp, failures):
+    """Ir of a converged re-run of the dynamic build (valgrind misreads static glibc)."""
+    argv = [haboot_dyn, "run", "-f", str(MANIFEST), "--status-file", str(Path(tmp) / "cg.json")]
+    sim.fresh()
+    r = measure(argv, sim.env("haboot"))
+    if r.rc != 0:
+        failures.add("callgrind: converging run", r.why())
+        return None
+    since = max([q["seq"] for q in sim.client.requests()] or [0])
+    cg = Path(tmp) / "callgrind.out"
+    r = measure(["/usr/bin/valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}", *argv],
+                sim.env("haboot"))
+    if r.rc != 0:
+        failures.add("callgrind: re-run", r.why())
+        return None
+    changes = [q["action"] for q in sim.client.requests(since=since)
+               if q.get("action") in ("AttachVolume", "ChangeResourceRecordSets")]
+    if changes:
+        failures.add("callgrind: re-run", f"not converged: it made {changes}")
+    total = in_main = None
+    for line in cg.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            total = int(line.split()[1])
+    if total is None:
+        failures.add("callgrind", f"no totals in {cg}")
+        return None
+    # The dynamic loader's relocations are a large share that the static
+    # binary never pays: main()'s inclusive count is the part haboot owns.
+    p = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(cg)],
+                       capture_output=True, text=True)
+    real = os.path.realpath(haboot_dyn)
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+) .*:main \[(.+)\]\s*$", line)
+        if m and os.path.realpath(m.group(2)) == real:
+            in_main = int(m.group(1).replace(",", ""))
+            break
+    return total, in_main
+
+
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def stripped_size(path, tmp):
+    if path is None or not os.path.exists(path) or not os.access("/usr/bin/strip", os.X_OK):
+        return None
+    out = Path(tmp) / "stripped"
+    if subprocess.run(["/usr/bin/strip", "-o", str(out), str(path)]).returncode != 0:
+        return None
+    return out.stat().st_size
+
+
+def awscli_size():
+    p = subprocess.run(["dpkg-query", "-W", "-f", "${Installed-Size}", "awscli"],
+                       capture_output=True, text=True)
+    return int(p.stdout) * 1024 if p.returncode == 0 and p.stdout.strip().isdigit() else None
+
+
+# ---- formatting ------------------------------------------------------------------
+
+def ms(s):
+    if s is None:
+        return "n/a"
+    return f"{s * 1000:.0f} ms" if s >= 0.1 else f"{s * 1000:.1f} ms"
+
+
+def secs(s):
+    return "n/a" if s is None else f"{s:.2f} s" if s >= 1 else ms(s)
+
+
+def count(v):
+    return "n/a" if v is None else f"{v:.0f}"
+
+
+def mib(kb):
+    return "n/a" if kb is None else f"{kb / 1024:.1f} MiB"
+
+
+def size(b):
+    if b is None:
+        return "n/a"
+    return f"{b / 1048576:.1f} MiB" if b >= 1048576 else f"{b / 1024:.0f} KiB"
+
+
+def ratio(ref, hb):
+    if ref is None or hb is None or hb == 0:
+        return "-"
+    r = ref / hb
+    return f"{r:.0f}x" if r >= 10 else f"{r:.1f}x"
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    distro = ""
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return f"{os.cpu_count()} x {model}, Linux {os.uname().release}, {distro}"
+
+
+def render(rows):
+    """rows: ("section",) or (metric, ref, hb, ratio)."""
+    head = ("metric", "reference", "haboot", "ref/haboot")
+    body = [r for r in rows if len(r) == 4]
+    w = [max(len(str(r[i])) for r in [head, *body]) for i in range(4)]
+    line = lambda r: (f"{r[0]:<{w[0]}} | {r[1]:>{w[1]}} | {r[2]:>{w[2]}} | {r[3]:>{w[3]}}")
+    sep = "-+-".join("-" * n for n in w)
+    out = [line(head), sep]
+    for r in rows:
+        out.append(f"[{r[0]}]" if len(r) == 1 else line(r))
+    return "\n".join(out)
+
+
+def build_rows(a, res):
+    rows = []
+    ref, hb = res["run"]
+    rows.append((f"run: attach + Route53, zero-latency sim, median of {a.runs} "
+                 f"({res['run_binary']})",))
+    m = lambda xs, f: median([f(x) for x in xs])
+    for name, f, fmt in (("wall time", lambda r: r.wall, secs),
+                         ("CPU time (user+sys, process tree)", lambda r: r.cpu, secs),
+                         ("peak RSS (largest process)", lambda r: r.rss_kb, mib),
+                         ("AWS + IMDS requests", lambda r: r.requests, count)):
+        rv, hv = m(ref, f), m(hb, f)
+        rows.append((name, fmt(rv), fmt(hv), ratio(rv, hv)))
+    ci, hv = res["validate"]
+    rows.append((f"validation: cloud-init schema -c vs haboot validate, median of {a.runs}",))
+    for name, f, fmt in (("wall time", lambda r: r.wall, secs),
+                         ("CPU time", lambda r: r.cpu, secs),
+                         ("peak RSS", lambda r: r.rss_kb, mib)):
+        rv, hv2 = m(ci, f), m(hv, f)
+        rows.append((name, fmt(rv) if ci else "n/a", fmt(hv2), ratio(rv, hv2)))
+    d = res["detect"]
+    rows.append((f"detection: attach takes {a.delay:g} s; reference {len(d['ref'])} runs, "
+                 f"haboot {len(d['hb'])} runs",))
+    rl = [x["latency"] for x in d["ref"]]
+    hl = [x["latency"] for x in d["hb"]]
+    rows.append(("latency after the flip, median", secs(median(rl)), secs(median(hl)),
+                 ratio(median(rl), median(hl))))
+    rows.append(("latency after the flip, worst", secs(max(rl) if rl else None),
+                 secs(max(hl) if hl else None),
+                 ratio(max(rl) if rl else None, max(hl) if hl else None)))
+    rate = lambda xs: (60 * sum(x["polls"] for x in xs) / sum(x["waited"] for x in xs)
+                       if xs and sum(x["waited"] for x in xs) > 0 else None)
+    rr, hr = rate(d["ref"]), rate(d["hb"])
+    fmt_rate = lambda v: "n/a" if v is None else f"{v:.0f}/min"
+    rows.append((f"DescribeVolumes per minute of waiting ({a.delay:g} s)", fmt_rate(rr),
+                 fmt_rate(hr), ratio(rr, hr)))
+    if a.long_wait:
+        def long(x):
+            if x is None:
+                return "n/a"
+            if x["latency"] is None:
+                return f"{x['polls']} calls, gave up at {x['waited']:.0f} s"
+            return f"{x['polls']} calls, saw it {x['latency']:.1f} s late"
+        rows.append((f"attach takes {a.long_wait:g} s: DescribeVolumes made",
+                     long(d["ref_long"]), long(d["hb_long"]), "-"))
+    rows.append(("size and instructions",))
+    rows.append(("on disk (reference: awscli package alone)", size(res["awscli"]),
+                 size(res["static"]), ratio(res["awscli"], res["static"])))
+    rows.append(("haboot-static stripped", "-", size(res["stripped"]), "-"))
+    ir, in_main = res["ir"] or (None, None)
+    rows.append(("instructions, converged re-run (callgrind Ir)", "-",
+                 "n/a" if ir is None else f"{ir:,}", "-"))
+    rows.append(("  of which in main() (the rest: ld.so, libc start)", "-",
+                 "n/a" if in_main is None else f"{in_main:,}", "-"))
+    return rows
+
+
+METHOD = """\
+## What the rows mean
+
+- **run**: `bench/reference.sh` (the reference user-data script's AWS part:
+  describe-volumes, attach-volume, describe-volumes until attached, Route53
+  change-resource-record-sets; one `/usr/bin/aws` process per call, IMDSv2 by
+  curl) against `haboot run -f bench/nfs-bench.yaml` (volume + route53
+  modules: the same work), each from a freshly reset simulator with every
+  delay 0, in alternating order.  A run counts only if it exited 0 and the
+  sim shows the volume attached and the record written.  Wall time is the
+  whole run.  CPU time is user+sys of the process and every child it waited
+  for; peak RSS is the largest single process of that tree (both from
+  `wait4` in `bench/rusage.c`): for the script, an `aws` process.  The
+  simulator's own CPU counts for neither side.  haboot's wall time includes
+  its first poll interval (0.2 s) after AttachVolume.  haboot runs as
+  `build/haboot-static`, in a private mount namespace whose /dev holds
+  /dev/xvdf (a Xen instance's name for /dev/sdf), which the volume module
+  proves is a block device.
+- **validation**: `haboot validate examples/nfs.yaml` against
+  `cloud-init schema -c bench/nfs-cloud-config.yaml` (Debian's cloud-init),
+  the same setup as cloud-config: bootcmd, write_files, mounts, runcmd.
+- **detection**: the simulator takes the given time to attach; its attach
+  hook prints the instant the attachment flips to attached, and the latency
+  runs from there to the first DescribeVolumes the sim answered after it.
+  "Per minute of waiting" counts DescribeVolumes from AttachVolume to that
+  call.  The long-attach row says how many DescribeVolumes each side made
+  while waiting and how late it noticed; the reference script gives up after
+  five tries and goes on without the volume.
+- **size and instructions**: `build/haboot-static` as built and stripped; the
+  reference needs the AWS CLI (the awscli package's installed size alone,
+  without Python and the packages it depends on).  The instruction count is
+  callgrind's Ir for `haboot run` of the same manifest with the dynamic build
+  (valgrind misreads static glibc), once a first run has converged (the
+  re-run makes no AWS change).  The dynamic loader's relocations are a large
+  share the static binary never pays; `main()`'s inclusive count is the part
+  haboot's own code decides.
+
+Ratios are reference / haboot.  The simulator is started with Nagle's
+algorithm off: it writes headers and body in two sends, and with Nagle on a
+keep-alive client waits ~40 ms for a delayed ACK on some answers, a cost real
+AWS endpoints do not add.
+
+Options: `--runs N` (run, validation and reference detection runs; 5),
+`--latency-runs N` (haboot detection runs; 20), `--delay S` (attach time;
+2), `--long-wait S` (the long attach; 60, 0 skips it), `--no-results` (leave
+this file alone).  `HABOOT` and `HABOOT_STATIC` name other builds.
+"""
+
+
+def write_results(table, footer, command):
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    RESULTS.write_text(
+        "# Benchmarks: last results\n\n"
+        f"Produced by `{command}` (what `make bench` runs after `make all static`)\n"
+        f"on {when}, at commit `{commit}`.  `make bench` rewrites this file.  Figures vary\n"
+        "from run to run, and more from machine to machine.\n\n"
+        "```\n" + table + "\n" + footer + "\n```\n\n" + METHOD)
+
+
+# ---- main --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description="haboot against the reference script; one table")
+    ap.add_argument("--runs", type=int, default=5, help="runs per side for run and validation "
+                    "rows, and reference detection runs (default 5)")
+    ap.add_argument("--latency-runs", type=int, default=20,
+                    help="haboot detection runs (default 20)")
+    ap.add_argument("--delay", type=float, default=2.0, help="attach time in detection runs (s)")
+    ap.add_argument("--long-wait", type=float, default=60.0,
+                    help="attach time of the long-wait row (s); 0 skips it")
+    ap.add_argument("--no-results", action="store_true", help="do not rewrite bench/RESULTS.md")
+    a = ap.parse_args()
+    if a.runs < 1 or a.latency_runs < 1:
+        ap.error("--runs and --latency-runs must be at least 1")
+
+    enter_namespace()
+    command = os.environ["HABOOT_BENCH_ARGV"]
+    haboot_dyn = os.path.abspath(os.environ.get("HABOOT", ROOT / "build/haboot"))
+    haboot_static = os.path.abspath(os.environ.get("HABOOT_STATIC", ROOT / "build/haboot-static"))
+    for p in (haboot_dyn,):
+        if not os.access(p, os.X_OK):
+            sys.exit(f"bench: {p} is missing: run `make all static` first (or `make bench`)")
+    if os.access(haboot_static, os.X_OK):
+        haboot, run_binary = haboot_static, "haboot-static"
+    else:
+        say(f"{haboot_static} is missing (make static): timing the dynamic build instead")
+        haboot, run_binary = haboot_dyn, "dynamic haboot"
+    missing = ensure_tools(install=False)
+    if AWS_CLI in missing or "/usr/bin/curl" in missing:
+        sys.exit("bench: the reference script needs /usr/bin/aws and curl: "
+                 "apt-get install awscli curl")
+    # reference run ~7 s, its detection run ~9 s, a long one ~25 s; haboot's ~3 s
+    eta = (a.runs * 16 + 10 + max(3 * a.latency_runs, a.long_wait + 5)
+           + (25 if a.long_wait else 0))
+    say(f"about {eta / 60:.0f} min: {a.runs} runs per side, {a.latency_runs} detection runs "
+        f"of haboot, a {a.long_wait:g} s attach")
+    failures = Failures()
+    res = {"run_binary": run_binary}
+    with tempfile.TemporaryDirectory(prefix="haboot-bench-") as tmp:
+        build_launcher(tmp)
+        sim = Sim(tmp, "sim")
+        long_sim = Sim(tmp, "sim-long") if a.long_wait else None
+        try:
+            say("run: reference script vs haboot run")
+            res["run"] = bench_run(sim, haboot, a.runs, tmp, failures)
+            say("validation: cloud-init schema vs haboot validate")
+            res["validate"] = bench_validate(haboot, a.runs, "/usr/bin/cloud-init" not in missing,
+                                             tmp, failures)
+            say("sizes, and callgrind on a converged re-run")
+            res["static"] = file_size(haboot_static)
+            res["stripped"] = stripped_size(haboot_static, tmp)
+            res["awscli"] = awscli_size()
+            res["ir"] = (bench_callgrind(sim, haboot_dyn, tmp, failures)
+                         if "/usr/bin/valgrind" not in missing else None)
+            say(f"detection: attach takes {a.delay:g} s"
+                + (f"; long wait {a.long_wait:g} s alongside" if a.long_wait else ""))
+            res["detect"] = bench_detection(sim, long_sim, haboot, tmp, a.delay, a.latency_runs,
+                                            a.runs, a.long_wait, failures)
+        finally:
+            sim.stop()
+            if long_sim:
+                long_sim.stop()
+    table = render(build_rows(a, res))
+    footer = (f"machine: {machine()}\n"
+              "Figures vary from run to run (and more from machine to machine); "
+              "medians unless marked worst.")
+    print(table)
+    print(footer)
+    if failures:
+        print(f"\nFAILED ({len(failures)}), the rows above leave these runs out:\n  "
+              + "\n  ".join(failures))
+    if not a.no_results:
+        write_results(table, footer + ("\n\nFAILED:\n  " + "\n  ".join(failures)
+                                       if failures else ""), command)
+        say(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
