@@ -30,7 +30,10 @@ SAN_OBJS   = $(LIB_SRCS:%.c=$(B)/san/%.o)
 
 PY      = /usr/bin/python3
 
-.PHONY: all static install clean check unit schema-test integration demo deps deps-build fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all static install clean check unit schema-test integration demo deps deps-build \
+	fuzz bench drill
 
 all: $(B)/haboot
 
@@ -41,10 +44,12 @@ deps-build:
 
 $(B)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/haboot: $(OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(LIBS)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(LIBS)
 
 # Fully static binary: a minimal libcurl from Debian's own source (HTTP/HTTPS,
 # OpenSSL) because Debian's libcurl.a needs libraries that ship no .a.
@@ -57,7 +62,8 @@ $(CURL_PREFIX)/lib/libcurl.a:
 
 $(B)/static/%.o: %.c $(HDRS) $(CURL_PREFIX)/lib/libcurl.a
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 $(WARN) $(CFLAGS) $(CPPFLAGS) -I$(CURL_PREFIX)/include -DCURL_STATICLIB -c -o $@ $<
+	@echo "  CC      $< (static)"
+	@$(CC) -std=c11 $(WARN) $(CFLAGS) $(CPPFLAGS) -I$(CURL_PREFIX)/include -DCURL_STATICLIB -c -o $@ $<
 
 $(B)/haboot-static: $(STATIC_OBJS)
 	@# glibc warns that getaddrinfo & co. need NSS at run time: IP literals,
@@ -81,11 +87,13 @@ install: $(B)/haboot
 
 $(B)/san/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(SAN_CC) -std=c11 $(WARN) $(SAN_FLAGS) $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
+	@echo "  CC      $< (asan+ubsan)"
+	@$(SAN_CC) -std=c11 $(WARN) $(SAN_FLAGS) $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
 
 $(B)/unit/%: tests/unit/%.c $(SAN_OBJS) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(SAN_CC) -std=c11 $(WARN) $(SAN_FLAGS) $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) \
+	@echo "  CCLD    $@"
+	@$(SAN_CC) -std=c11 $(WARN) $(SAN_FLAGS) $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) \
 	    -o $@ $< $(SAN_OBJS) $(LIBS) $(shell pkg-config --libs cmocka)
 
 unit: $(UNIT_BINS)
@@ -102,6 +110,7 @@ integration: $(B)/haboot
 check: deps
 	$(MAKE) all static
 	$(MAKE) unit
+	tests/fuzz/run.sh 10
 	HABOOT=$(CURDIR)/$(B)/haboot HABOOT_STATIC=$(CURDIR)/$(B)/haboot-static \
 	    $(PY) -m pytest -p no:cacheprovider -q tests/integration
 
@@ -110,6 +119,14 @@ demo: deps
 	$(B)/haboot validate examples/nfs.yaml
 	$(B)/haboot plan -f examples/nfs.yaml --metadata instance-id=i-0demo0000000001 \
 	    --metadata az=us-west-2a --metadata local-ipv4=10.10.10.10
+
+# Coverage-guided fuzzing of the manifest parser (libFuzzer, ASan, UBSan).
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Side-by-side with the reference script and cloud-init; needs root.
+bench: all static
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(B)/obj $(B)/san $(B)/unit $(B)/static $(B)/haboot $(B)/haboot-static
