@@ -9,6 +9,7 @@
 #include "metadata.h"
 
 struct aws;
+struct run_status;
 
 struct hb_ctx {
 	const char *service;   /* manifest name */
@@ -17,6 +18,9 @@ struct hb_ctx {
 	struct effects *eff;
 	struct aws *aws;       /* NULL when planning offline */
 	struct kv facts;       /* values modules hand on: "volume.device", ... */
+	/* The run so far (each module's state, duration, message), for modules
+	 * that report it; NULL when planning. */
+	const struct run_status *run;
 	long long deadline;    /* mono_ms() bound of the whole run, 0 none */
 	char *message;         /* the current module's outcome, for the status file */
 	bool changed;          /* the current module changed something */

@@ -2,10 +2,13 @@
 #include "runner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../modules/module.h"
+#include "aws.h"
 #include "log.h"
 #include "status.h"
 #include "util.h"
@@ -37,8 +40,18 @@ runner_plan(const struct manifest *m, struct hb_ctx *ctx, bool json, FILE *out)
 		buf_init(&b);
 		buf_adds(&b, "{\"service\":");
 		buf_add_json_str(&b, m->name);
-		buf_printf(&b, ",\"on_failure\":\"%s\",\"deadline_ms\":%lld,\"metadata\":{",
+		buf_printf(&b, ",\"on_failure\":\"%s\",\"deadline_ms\":%lld,",
 		    on_failure_name(m->on_failure), m->deadline_ms);
+		buf_adds(&b, "\"lifecycle_hook\":");
+		if (m->hook_name != NULL) {
+			buf_adds(&b, "{\"name\":");
+			buf_add_json_str(&b, m->hook_name);
+			buf_adds(&b, ",\"group\":");
+			buf_add_json_str(&b, m->hook_group);
+			buf_addc(&b, '}');
+		} else
+			buf_adds(&b, "null");
+		buf_adds(&b, ",\"metadata\":{");
 		for (size_t i = 0; i < HB_ARRAY_LEN(md_shown); i++) {
 			const char *v = md_get(ctx->md, md_shown[i]);
 
@@ -70,6 +83,14 @@ runner_plan(const struct manifest *m, struct hb_ctx *ctx, bool json, FILE *out)
 	fmt_duration(m->deadline_ms, dl, sizeof(dl));
 	fprintf(out, "plan for service \"%s\": %zu module%s, on_failure=%s, deadline %s\n",
 	    m->name, m->nmods, m->nmods == 1 ? "" : "s", on_failure_name(m->on_failure), dl);
+	if (m->on_failure == ONF_MARK_UNHEALTHY)
+		fprintf(out, "on failure: autoscaling SetInstanceHealth Unhealthy for this instance "
+		    "(the group replaces it at once), then the reports run\n");
+	else
+		fprintf(out, "on failure: stop at the failing module (halt), then the reports run\n");
+	if (m->hook_name != NULL)
+		fprintf(out, "lifecycle hook %s (group %s): CompleteLifecycleAction CONTINUE on "
+		    "success, ABANDON on failure\n", m->hook_name, m->hook_group);
 	fprintf(out, "metadata:\n");
 	for (size_t i = 0; i < HB_ARRAY_LEN(md_shown); i++) {
 		const char *v = md_get(ctx->md, md_shown[i]);
@@ -84,6 +105,23 @@ runner_plan(const struct manifest *m, struct hb_ctx *ctx, bool json, FILE *out)
 	return rc;
 }
 
+/* Reporting modules and the failure policy get this long past the deadline:
+ * a run that ran out of time must still say so, and let the group replace it.
+ * The default deadline (4m) plus this stays inside a 5-minute failover budget. */
+#define REPORT_GRACE_MS (30 * 1000)
+#define CONSOLE_DEFAULT "/dev/console"
+#define CONSOLE_WIDTH 100
+
+struct runner {
+	const struct manifest *m;
+	struct hb_ctx *ctx;
+	const struct run_opts *o;
+	struct run_status st;
+	struct mod_result *res;
+	char *policy;   /* what the failure policy did */
+	char *hook;     /* how the lifecycle hook was completed */
+};
+
 static void
 save_status(const struct run_status *st, const char *path)
 {
@@ -91,82 +129,335 @@ save_status(const struct run_status *st, const char *path)
 		log_warn("status", "cannot write %s: %s", path, strerror(errno));
 }
 
+/* Bounds everything a module starts (commands, AWS retries) by the deadline. */
+static void
+set_deadline(struct hb_ctx *ctx, long long mono_deadline)
+{
+	ctx->deadline = mono_deadline;
+	if (ctx->aws != NULL)
+		aws_set_deadline(ctx->aws, mono_deadline);
+}
+
+static void
+run_module(struct runner *R, size_t i)
+{
+	struct hb_ctx *ctx = R->ctx;
+	const struct manifest_module *mm = &R->m->mods[i];
+	struct mod_result *r = &R->res[i];
+	long long t0 = mono_ms(), saved_deadline = ctx->deadline;
+	long long saved_cmd = ctx->eff->cmd_timeout_ms, left;
+	int mrc;
+
+	ctx->module = mm->mod->name;
+	ctx->eff->module = mm->mod->name;
+	ctx->changed = false;
+	free(ctx->message);
+	ctx->message = NULL;
+	free(r->message);
+	r->message = NULL;
+	r->state = MS_RUNNING;
+	r->start_wall = wall_ms();
+	save_status(&R->st, R->o->status_path);
+	/* A report goes out even when the deadline is all but gone. */
+	if (mm->mod->runs_after_failure && ctx_time_left(ctx) < REPORT_GRACE_MS)
+		set_deadline(ctx, t0 + REPORT_GRACE_MS);
+	left = ctx_time_left(ctx);
+	if (left < ctx->eff->cmd_timeout_ms)
+		ctx->eff->cmd_timeout_ms = left > 0 ? left : 1;
+	if (left == 0) {
+		char dl[32];
+
+		fmt_duration(R->m->deadline_ms, dl, sizeof(dl));
+		mrc = ctx_fail(ctx, "deadline passed before this module started (the run's "
+		    "deadline is %s: raise \"deadline\" in the manifest if the modules need "
+		    "longer)", dl);
+	} else if (mm->mod->apply == NULL)
+		mrc = ctx_fail(ctx, "module %s: apply not implemented yet", mm->mod->name);
+	else
+		mrc = mm->mod->apply(ctx, mm->cfg);
+	/* A module that ran past the deadline failed because of it, whatever it says. */
+	if (mrc != 0 && ctx_time_left(ctx) == 0 &&
+	    (ctx->message == NULL || !str_starts(ctx->message, "deadline passed"))) {
+		char *m = xasprintf("deadline passed: %s", ctx->message ? ctx->message : "stopped");
+
+		free(ctx->message);
+		ctx->message = m;
+		log_error(mm->mod->name, "the run's deadline passed while this module ran");
+	}
+	ctx->eff->cmd_timeout_ms = saved_cmd;
+	if (ctx->deadline != saved_deadline)
+		set_deadline(ctx, saved_deadline);
+	r->duration_ms = mono_ms() - t0;
+	r->changed = ctx->changed;
+	r->message = ctx->message ? xstrdup(ctx->message) : NULL;
+	if (mrc == 0)
+		r->state = MS_OK;
+	else if (!mm->required) {
+		r->state = MS_WARNED;
+		log_warn(mm->mod->name, "failed, but the module is not required: going on");
+	} else
+		r->state = MS_FAILED;
+	save_status(&R->st, R->o->status_path);
+}
+
+/* An Auto Scaling call made through the effects layer. */
+struct asg_call {
+	struct aws *aws;
+	const char *action;
+	struct aws_params p;
+	struct aws_error err;
+};
+
+static int
+asg_call_do(void *arg)
+{
+	struct asg_call *c = arg;
+	struct xml_node *x = NULL;
+	int rc;
+
+	rc = aws_query(c->aws, AWS_AUTOSCALING, c->action, &c->p, &x, &c->err);
+	xml_free(x);
+	return rc;
+}
+
+/* Makes the call; *why (malloc'd) says why it failed. */
+static int
+asg_call(struct hb_ctx *ctx, struct asg_call *c, const char *summary, char **why)
+{
+	*why = NULL;
+	if (ctx->aws == NULL) {
+		*why = xstrdup("no AWS client");
+		return -1;
+	}
+	c->aws = ctx->aws;
+	if (eff_aws(ctx->eff, "autoscaling", summary, asg_call_do, c) == 0)
+		return 0;
+	*why = aws_error_str(&c->err);
+	return -1;
+}
+
+static void
+mark_unhealthy(struct runner *R, const char *self)
+{
+	struct asg_call c = {.action = "SetInstanceHealth"};
+	char *summary, *why = NULL;
+
+	if (self == NULL) {
+		R->policy = xstrdup("mark-unhealthy: SetInstanceHealth not sent: this instance's id "
+		    "is unknown");
+		log_error("haboot", "%s", R->policy);
+		return;
+	}
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	aws_param(&c.p, "InstanceId", "%s", self);
+	aws_param(&c.p, "HealthStatus", "Unhealthy");
+	/* The grace period is for instances still booting; this one has given up. */
+	aws_param(&c.p, "ShouldRespectGracePeriod", "false");
+	summary = xasprintf("SetInstanceHealth %s Unhealthy: the group replaces it now", self);
+	if (asg_call(R->ctx, &c, summary, &why) == 0)
+		R->policy = xasprintf("mark-unhealthy: %s set Unhealthy; the group replaces it",
+		    self);
+	else {
+		R->policy = xasprintf("mark-unhealthy: SetInstanceHealth %s Unhealthy FAILED: %s; "
+		    "the group replaces it only when its own health check fails", self, why);
+		log_error("haboot", "%s", R->policy);
+	}
+	free(why);
+	free(summary);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+}
+
+static void
+complete_hook(struct runner *R, const char *self, bool ok)
+{
+	const struct manifest *m = R->m;
+	struct asg_call c = {.action = "CompleteLifecycleAction"};
+	const char *result = ok ? "CONTINUE" : "ABANDON";
+	char *summary, *why = NULL;
+
+	if (self == NULL) {
+		R->hook = xasprintf("%s %s not sent: this instance's id is unknown", m->hook_name,
+		    result);
+		log_error("haboot", "lifecycle hook %s", R->hook);
+		return;
+	}
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	aws_param(&c.p, "LifecycleHookName", "%s", m->hook_name);
+	aws_param(&c.p, "AutoScalingGroupName", "%s", m->hook_group);
+	aws_param(&c.p, "LifecycleActionResult", "%s", result);
+	aws_param(&c.p, "InstanceId", "%s", self);
+	summary = xasprintf("CompleteLifecycleAction %s (group %s) for %s: %s", m->hook_name,
+	    m->hook_group, self, result);
+	if (asg_call(R->ctx, &c, summary, &why) == 0)
+		R->hook = xasprintf("%s %s sent", m->hook_name, result);
+	else {
+		/* The group then waits for the hook's timeout and applies its default. */
+		R->hook = xasprintf("%s %s FAILED: %s; the group applies the hook's default "
+		    "result when its heartbeat timeout ends", m->hook_name, result, why);
+		log_error("haboot", "lifecycle hook %s", R->hook);
+	}
+	free(why);
+	free(summary);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+}
+
+/* A few short lines for the serial console, which GetConsoleOutput shows
+ * without SSH: outcome, each module's state and time, the first error. */
+static void
+console_report(const struct runner *R, const char *zone, long long took)
+{
+	const char *path = getenv("HABOOT_CONSOLE");
+	const char *self = R->st.instance;
+	struct buf b, line;
+	char d[32];
+	int fd, flags = O_WRONLY | O_NOCTTY | O_NONBLOCK | O_APPEND | O_CLOEXEC;
+	const struct mod_result *bad = NULL;
+
+	buf_init(&b);
+	buf_init(&line);
+	for (size_t i = 0; i < R->st.nmods && bad == NULL; i++)
+		if (R->res[i].state == MS_FAILED)
+			bad = &R->res[i];
+	fmt_duration(took, d, sizeof(d));
+	buf_printf(&line, "haboot: %s %s in %s on %s%s%s%s:", R->st.service,
+	    bad ? "FAILED" : "ok", d, self ? self : "this instance", zone ? " (" : "",
+	    zone ? zone : "", zone ? ")" : "");
+	for (size_t i = 0; i < R->st.nmods; i++) {
+		const struct mod_result *r = &R->res[i];
+		char item[128];
+
+		fmt_duration(r->duration_ms, d, sizeof(d));
+		if (r->state == MS_SKIPPED || r->state == MS_PENDING)
+			snprintf(item, sizeof(item), " %s %s", r->name, mod_state_name(r->state));
+		else
+			snprintf(item, sizeof(item), " %s %s %s", r->name, mod_state_name(r->state), d);
+		if (line.len + strlen(item) + 1 > CONSOLE_WIDTH) {
+			buf_printf(&b, "%s\n", line.data);
+			buf_reset(&line);
+			buf_adds(&line, "haboot:");
+		}
+		buf_printf(&line, "%s%s", item, i + 1 < R->st.nmods ? "," : "");
+	}
+	buf_printf(&b, "%s\n", line.data);
+	if (bad != NULL)
+		buf_printf(&b, "haboot: %s: %.300s\n", bad->name, bad->message ? bad->message : "failed");
+	if (R->policy != NULL)
+		buf_printf(&b, "haboot: %.300s\n", R->policy);
+	if (R->hook != NULL)
+		buf_printf(&b, "haboot: lifecycle hook: %.300s\n", R->hook);
+	if (path == NULL || *path == '\0')
+		path = CONSOLE_DEFAULT;
+	else
+		flags |= O_CREAT;
+	/* No console (a container, a test) is normal: the report is in the log anyway. */
+	if ((fd = open(path, flags, 0644)) < 0)
+		log_debug("haboot", "no console report: cannot open %s: %s", path, strerror(errno));
+	else {
+		if (write(fd, b.data, b.len) != (ssize_t)b.len)
+			log_debug("haboot", "console report to %s cut short: %s", path,
+			    strerror(errno));
+		close(fd);
+	}
+	buf_free(&b);
+	buf_free(&line);
+}
+
 int
 runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *o)
 {
-	struct run_status st;
-	struct mod_result *res = xcalloc(m->nmods ? m->nmods : 1, sizeof(*res));
+	struct runner R;
+	long long t0 = mono_ms();
+	size_t failed_at = m->nmods;
+	const char *self, *zone;
 	int rc = EXIT_DONE;
-	bool failed = false;
 
-	memset(&st, 0, sizeof(st));
+	memset(&R, 0, sizeof(R));
+	R.m = m;
+	R.ctx = ctx;
+	R.o = o;
+	R.res = xcalloc(m->nmods ? m->nmods : 1, sizeof(*R.res));
 	ctx->service = m->name;
-	ctx->deadline = mono_ms() + m->deadline_ms;
-	st.service = m->name;
-	st.instance = md_get(ctx->md, "instance-id");
-	st.source = o->source;
-	st.started = wall_ms();
-	st.outcome = "running";
-	st.mods = res;
-	st.nmods = m->nmods;
-	st.facts = &ctx->facts;
+	ctx->run = &R.st;
+	set_deadline(ctx, t0 + m->deadline_ms);
+	self = md_get(ctx->md, "instance-id");
+	R.st.service = m->name;
+	R.st.instance = self;
+	R.st.source = o->source;
+	R.st.started = wall_ms();
+	R.st.outcome = "running";
+	R.st.mods = R.res;
+	R.st.nmods = m->nmods;
+	R.st.facts = &ctx->facts;
 	for (size_t i = 0; i < m->nmods; i++)
-		res[i].name = m->mods[i].mod->name;
-	save_status(&st, o->status_path);
+		R.res[i].name = m->mods[i].mod->name;
+	save_status(&R.st, o->status_path);
 	log_info("haboot", "running %s: %zu modules", m->name, m->nmods);
 
 	for (size_t i = 0; i < m->nmods; i++) {
-		const struct manifest_module *mm = &m->mods[i];
-		struct mod_result *r = &res[i];
-		long long t0 = mono_ms();
-		int mrc;
-
-		if (failed) {
-			r->state = MS_SKIPPED;
-			r->message = xstrdup("skipped: an earlier module failed");
+		if (failed_at < m->nmods) {
+			if (!m->mods[i].mod->runs_after_failure) {
+				R.res[i].state = MS_SKIPPED;
+				R.res[i].message = xasprintf("skipped: %s failed",
+				    m->mods[failed_at].mod->name);
+			}
 			continue;
 		}
-		ctx->module = mm->mod->name;
-		ctx->eff->module = mm->mod->name;
-		ctx->changed = false;
-		free(ctx->message);
-		ctx->message = NULL;
-		r->state = MS_RUNNING;
-		r->start_wall = wall_ms();
-		save_status(&st, o->status_path);
-		if (ctx_time_left(ctx) == 0)
-			mrc = ctx_fail(ctx, "the run's deadline passed before this module started");
-		else if (mm->mod->apply == NULL)
-			mrc = ctx_fail(ctx, "module %s: apply not implemented yet", mm->mod->name);
-		else
-			mrc = mm->mod->apply(ctx, mm->cfg);
-		r->duration_ms = mono_ms() - t0;
-		r->changed = ctx->changed;
-		r->message = ctx->message ? xstrdup(ctx->message) : NULL;
-		if (mrc == 0) {
-			r->state = MS_OK;
-		} else if (!mm->required) {
-			r->state = MS_WARNED;
-			log_warn(mm->mod->name, "failed, but the module is not required: going on");
-		} else {
-			r->state = MS_FAILED;
-			failed = true;
-			rc = EXIT_MODULE_FAILED;
-		}
-		save_status(&st, o->status_path);
+		run_module(&R, i);
+		if (R.res[i].state == MS_FAILED)
+			failed_at = i;
 	}
-	st.finished = wall_ms();
-	st.outcome = failed ? "failed" : "ok";
-	save_status(&st, o->status_path);
+
+	if (failed_at < m->nmods) {
+		rc = EXIT_MODULE_FAILED;
+		ctx->module = "haboot";
+		ctx->eff->module = "haboot";
+		/* Past the deadline the policy still gets its grace, to be carried out. */
+		if (ctx_time_left(ctx) < REPORT_GRACE_MS)
+			set_deadline(ctx, mono_ms() + REPORT_GRACE_MS);
+		R.st.outcome = "failed";
+		log_error("haboot", "%s failed at %s; on_failure=%s", m->name,
+		    m->mods[failed_at].mod->name, on_failure_name(m->on_failure));
+		/* Replacement first: the failover budget is what the service loses. */
+		if (m->on_failure == ONF_MARK_UNHEALTHY)
+			mark_unhealthy(&R, self);
+		else
+			R.policy = xasprintf("halt: stopped at %s; later modules skipped",
+			    m->mods[failed_at].mod->name);
+		R.st.policy = R.policy;
+		save_status(&R.st, o->status_path);
+		/* Reports run now, even those that ran before the failure: they told
+		 * of a run still going, and the failure must be told too. */
+		for (size_t i = 0; i < m->nmods; i++)
+			if (m->mods[i].mod->runs_after_failure)
+				run_module(&R, i);
+	}
+	if (m->hook_name != NULL) {
+		ctx->module = "haboot";
+		ctx->eff->module = "haboot";
+		complete_hook(&R, self, failed_at == m->nmods);
+		R.st.hook = R.hook;
+	}
+	R.st.finished = wall_ms();
+	R.st.outcome = failed_at < m->nmods ? "failed" : "ok";
+	save_status(&R.st, o->status_path);
+	zone = md_get(ctx->md, "placement/availability-zone");
+	console_report(&R, zone, mono_ms() - t0);
 	char dur[32];
-	fmt_duration(st.finished - st.started, dur, sizeof(dur));
-	if (failed)
-		log_error("haboot", "%s failed after %s (on_failure=%s)", m->name, dur,
-		    on_failure_name(m->on_failure));
+	fmt_duration(mono_ms() - t0, dur, sizeof(dur));
+	if (failed_at < m->nmods)
+		log_error("haboot", "%s failed after %s at %s (%s)", m->name, dur,
+		    m->mods[failed_at].mod->name, R.policy);
 	else
 		log_info("haboot", "%s is up: %zu modules in %s", m->name, m->nmods, dur);
+	ctx->run = NULL;
 	for (size_t i = 0; i < m->nmods; i++)
-		free(res[i].message);
-	free(res);
+		free(R.res[i].message);
+	free(R.res);
+	free(R.policy);
+	free(R.hook);
 	return rc;
 }

@@ -50,6 +50,8 @@ status_write(const struct run_status *st, const char *path)
 	json_object_object_add(root, "instance", jstr_or_null(st->instance));
 	json_object_object_add(root, "source", jstr_or_null(st->source));
 	json_object_object_add(root, "outcome", jstr_or_null(st->outcome));
+	json_object_object_add(root, "failure_policy", jstr_or_null(st->policy));
+	json_object_object_add(root, "lifecycle_hook", jstr_or_null(st->hook));
 	json_object_object_add(root, "started", jtime(st->started));
 	json_object_object_add(root, "finished", jtime(st->finished));
 	json_object_object_add(root, "duration_ms",
@@ -129,6 +131,10 @@ status_show(const char *path, bool json, FILE *out, char **why)
 	fprintf(out, "outcome   %s\n", jget_str(root, "outcome", "?"));
 	fprintf(out, "started   %s\n", jget_str(root, "started", "?"));
 	fprintf(out, "finished  %s\n", jget_str(root, "finished", "-"));
+	if (jget_str(root, "failure_policy", NULL) != NULL)
+		fprintf(out, "policy    %s\n", jget_str(root, "failure_policy", NULL));
+	if (jget_str(root, "lifecycle_hook", NULL) != NULL)
+		fprintf(out, "hook      %s\n", jget_str(root, "lifecycle_hook", NULL));
 	fprintf(out, "manifest  %s\n\n", jget_str(root, "source", "?"));
 	fprintf(out, "%-12s %-8s %10s  %s\n", "MODULE", "STATE", "DURATION", "MESSAGE");
 	if (json_object_object_get_ex(root, "modules", &mods) &&

@@ -27,6 +27,8 @@ struct run_status {
 	long long started;    /* wall ms */
 	long long finished;   /* wall ms, 0 while running */
 	const char *outcome;  /* "running", "ok", "failed" */
+	const char *policy;   /* what the failure policy did, or NULL */
+	const char *hook;     /* how the lifecycle hook was completed, or NULL */
 	struct mod_result *mods;
 	size_t nmods;
 	const struct kv *facts;

@@ -12,6 +12,9 @@ struct module {
 	const char *name;
 	const char *summary;      /* one line for --help and docs */
 	bool required_default;    /* may a failure be only a warning by default? */
+	/* Also runs when the run has failed (after the failure policy's first
+	 * step), reading the outcome from ctx->run: reports, not convergence. */
+	bool runs_after_failure;
 	/* Reads the module's mapping (runner keys such as "required" removed);
 	 * reports every problem through c; returns the config or NULL. */
 	void *(*parse)(struct cfg *c, const struct ynode *node);

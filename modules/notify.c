@@ -1,10 +1,17 @@
 /* notify.c: tell operators — SNS report, CloudWatch health and takeover metrics.
- * Not required by default: a failed publish never fails a healthy service. */
+ * Not required by default: a failed publish never fails a healthy service.
+ * It runs after a failure too (runs_after_failure) and reads the run's
+ * outcome from ctx->run, so the runner never needs to know it. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../bootstrap/aws.h"
+#include "../bootstrap/status.h"
 #include "../bootstrap/util.h"
 #include "module.h"
+
+#define SUBJECT_MAX 99    /* SNS refuses subjects of 100 characters or more */
+#define TAKEOVER_METRIC "TakeoverSeconds"
 
 static const char *const notify_keys[] = {"sns", "metric", NULL};
 static const char *const metric_keys[] = {"namespace", "name", NULL};
@@ -141,12 +148,314 @@ notify_plan(struct hb_ctx *ctx, void *p)
 	return 0;
 }
 
+
+/* ---- apply ------------------------------------------------------------ */
+
+/* What the report says, gathered from the run so far. */
+struct outcome {
+	const struct mod_result *failed;   /* first required module that failed */
+	size_t pending;                    /* modules still to run after this one */
+	const char *self, *zone, *ip, *previous;
+	double seconds;                    /* since the run started */
+};
+
+static void
+gather(struct hb_ctx *ctx, struct outcome *oc)
+{
+	const struct run_status *run = ctx->run;
+	const char *prev;
+
+	memset(oc, 0, sizeof(*oc));
+	oc->self = md_get(ctx->md, "instance-id");
+	oc->zone = md_get(ctx->md, "placement/availability-zone");
+	oc->ip = md_get(ctx->md, "local-ipv4");
+	if ((prev = ctx_fact(ctx, "volume.previous_owner")) == NULL)
+		prev = ctx_fact(ctx, "filesystem.previous_holder");
+	oc->previous = prev;
+	if (run == NULL)
+		return;
+	oc->seconds = (double)(wall_ms() - run->started) / 1000.0;
+	for (size_t i = 0; i < run->nmods; i++) {
+		if (run->mods[i].state == MS_FAILED && oc->failed == NULL)
+			oc->failed = &run->mods[i];
+		if (run->mods[i].state == MS_PENDING)
+			oc->pending++;
+	}
+}
+
+/* "haboot nfs on i-0abc: ok"; ASCII, one line, under 100 characters.  A
+ * long service name is what gets shortened: the outcome must survive. */
+static char *
+subject(struct hb_ctx *ctx, const struct outcome *oc)
+{
+	const char *svc = ctx->service ? ctx->service : "service";
+	char *tail = xasprintf(" on %s: %s%s", oc->self ? oc->self : "unknown instance",
+	    oc->failed ? "FAILED at " : "ok", oc->failed ? oc->failed->name : "");
+	int room = SUBJECT_MAX - (int)strlen("haboot ") - (int)strlen(tail);
+	char *s;
+
+	if ((int)strlen(svc) <= room)
+		s = xasprintf("haboot %s%s", svc, tail);
+	else
+		s = xasprintf("haboot %.*s...%s", room > 3 ? room - 3 : 0, svc, tail);
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	if (strlen(s) > SUBJECT_MAX)
+		s[SUBJECT_MAX] = '\0';
+	free(tail);
+	return s;
+}
+
+static char *
+report(struct hb_ctx *ctx, const struct outcome *oc)
+{
+	const struct run_status *run = ctx->run;
+	struct buf b;
+	char ts[40], d[32];
+
+	buf_init(&b);
+	buf_printf(&b, "service:   %s\n", ctx->service ? ctx->service : "?");
+	buf_printf(&b, "instance:  %s", oc->self ? oc->self : "unknown");
+	if (oc->zone || oc->ip)
+		buf_printf(&b, " (%s%s%s)", oc->zone ? oc->zone : "", oc->zone && oc->ip ? ", " : "",
+		    oc->ip ? oc->ip : "");
+	buf_printf(&b, "\noutcome:   %s%s", oc->failed ? "FAILED at " : "ok",
+	    oc->failed ? oc->failed->name : "");
+	if (!oc->failed && oc->pending)
+		buf_printf(&b, " so far (%zu module%s still to run)", oc->pending,
+		    oc->pending == 1 ? "" : "s");
+	buf_addc(&b, '\n');
+	if (run != NULL) {
+		fmt_iso8601(run->started, false, ts, sizeof(ts));
+		buf_printf(&b, "started:   %s (%.1fs ago)\n", ts, oc->seconds);
+	}
+	buf_printf(&b, "previous volume holder: %s\n", oc->previous ? oc->previous : "unknown");
+	if (run != NULL && run->policy != NULL)
+		buf_printf(&b, "failure policy: %s\n", run->policy);
+	if (run != NULL && run->nmods > 0) {
+		buf_adds(&b, "\nmodules:\n");
+		for (size_t i = 0; i < run->nmods; i++) {
+			const struct mod_result *r = &run->mods[i];
+
+			/* This module's own line would only say "running". */
+			if (r->state == MS_RUNNING)
+				continue;
+			fmt_duration(r->duration_ms, d, sizeof(d));
+			buf_printf(&b, "  %-11s %-8s %8s  %s\n", r->name, mod_state_name(r->state),
+			    r->state == MS_PENDING || r->state == MS_SKIPPED ? "-" : d,
+			    r->message ? r->message : "");
+		}
+		bool errors = false;
+		for (size_t i = 0; i < run->nmods; i++) {
+			const struct mod_result *r = &run->mods[i];
+
+			if (r->state != MS_FAILED && r->state != MS_WARNED)
+				continue;
+			if (!errors)
+				buf_adds(&b, "\nerrors:\n");
+			errors = true;
+			buf_printf(&b, "  %s: %s\n", r->name, r->message ? r->message : "failed");
+		}
+	}
+	if (run != NULL && run->facts != NULL && run->facts->n > 0) {
+		buf_adds(&b, "\nfacts:\n");
+		for (size_t i = 0; i < run->facts->n; i++)
+			buf_printf(&b, "  %s = %s\n", run->facts->e[i].key, run->facts->e[i].val);
+	}
+	return buf_steal(&b);
+}
+
+/* One query-protocol call made through eff_aws. */
+struct nf_call {
+	struct aws *aws;
+	enum aws_service svc;
+	const char *action;
+	struct aws_params p;
+	struct aws_error err;
+	char *message_id;       /* Publish's answer */
+};
+
+static int
+nf_call_do(void *arg)
+{
+	struct nf_call *c = arg;
+	struct xml_node *x = NULL;
+	const char *id;
+
+	if (aws_query(c->aws, c->svc, c->action, &c->p, &x, &c->err) < 0)
+		return -1;
+	if ((id = xml_text(x, "PublishResult/MessageId")) != NULL)
+		c->message_id = xstrdup(id);
+	xml_free(x);
+	return 0;
+}
+
+/* Publish the report; on failure *why says what went wrong. */
+static int
+publish(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcome *oc,
+    struct buf *done, struct buf *why)
+{
+	struct nf_call c = {.aws = ctx->aws, .svc = AWS_SNS, .action = "Publish"};
+	char *subj = subject(ctx, oc), *msg = report(ctx, oc), *summary;
+	const char *attrs[][2] = {
+		{"service", ctx->service ? ctx->service : "unknown"},
+		{"instance", oc->self ? oc->self : "unknown"},
+		{"outcome", oc->failed ? "failed" : "ok"},
+	};
+	int rc;
+
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	aws_param(&c.p, "TopicArn", "%s", nc->sns);
+	aws_param(&c.p, "Subject", "%s", subj);
+	aws_param(&c.p, "Message", "%s", msg);
+	/* Attributes let subscriptions filter: only failures to the pager. */
+	for (size_t i = 0; i < HB_ARRAY_LEN(attrs); i++) {
+		char k[64];
+
+		snprintf(k, sizeof(k), "MessageAttributes.entry.%zu.Name", i + 1);
+		aws_param(&c.p, k, "%s", attrs[i][0]);
+		snprintf(k, sizeof(k), "MessageAttributes.entry.%zu.Value.DataType", i + 1);
+		aws_param(&c.p, k, "String");
+		snprintf(k, sizeof(k), "MessageAttributes.entry.%zu.Value.StringValue", i + 1);
+		aws_param(&c.p, k, "%s", attrs[i][1]);
+	}
+	/* A FIFO topic wants a group, and an id so a retried publish is not doubled. */
+	if (str_ends(nc->sns, ".fifo")) {
+		aws_param(&c.p, "MessageGroupId", "%s", ctx->service ? ctx->service : "haboot");
+		aws_param(&c.p, "MessageDeduplicationId", "%s-%lld-%s", oc->self ? oc->self : "i",
+		    ctx->run ? ctx->run->started : 0LL, oc->failed ? "failed" : "ok");
+	}
+	summary = xasprintf("Publish to %s: \"%s\"", nc->sns, subj);
+	if (ctx->aws == NULL) {
+		buf_printf(why, "report not published to %s: no AWS client", nc->sns);
+		rc = -1;
+	} else if ((rc = eff_aws(ctx->eff, "sns", summary, nf_call_do, &c)) == 0)
+		buf_printf(done, "report published to %s (message %s)", nc->sns,
+		    c.message_id ? c.message_id : "?");
+	else {
+		char *e = aws_error_str(&c.err);
+
+		buf_printf(why, "report not published to %s: %s", nc->sns, e);
+		free(e);
+	}
+	free(c.message_id);
+	free(summary);
+	free(subj);
+	free(msg);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+	return rc;
+}
+
+static void
+datum(struct aws_params *p, int n, const char *name, const char *value, const char *unit,
+    const char *service, const char *self)
+{
+	char k[64];
+	int d = 0;
+
+	snprintf(k, sizeof(k), "MetricData.member.%d.MetricName", n);
+	aws_param(p, k, "%s", name);
+	snprintf(k, sizeof(k), "MetricData.member.%d.Value", n);
+	aws_param(p, k, "%s", value);
+	if (unit != NULL) {
+		snprintf(k, sizeof(k), "MetricData.member.%d.Unit", n);
+		aws_param(p, k, "%s", unit);
+	}
+	snprintf(k, sizeof(k), "MetricData.member.%d.Dimensions.member.%d.Name", n, ++d);
+	aws_param(p, k, "Service");
+	snprintf(k, sizeof(k), "MetricData.member.%d.Dimensions.member.%d.Value", n, d);
+	aws_param(p, k, "%s", service);
+	if (self != NULL) {
+		snprintf(k, sizeof(k), "MetricData.member.%d.Dimensions.member.%d.Name", n, ++d);
+		aws_param(p, k, "InstanceId");
+		snprintf(k, sizeof(k), "MetricData.member.%d.Dimensions.member.%d.Value", n, d);
+		aws_param(p, k, "%s", self);
+	}
+}
+
+/* Health 1/0 and, after a good run, how long the takeover took.  Each is sent
+ * per instance and per service alone: an alarm on the service's series
+ * survives the instance being replaced. */
+static int
+put_metrics(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcome *oc,
+    struct buf *done, struct buf *why)
+{
+	struct nf_call c = {.aws = ctx->aws, .svc = AWS_MONITORING, .action = "PutMetricData"};
+	const char *service = ctx->service ? ctx->service : "unknown";
+	const char *health = oc->failed ? "0" : "1";
+	char secs[32] = "", *summary;
+	int n = 0, rc;
+
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	aws_param(&c.p, "Namespace", "%s", nc->ns);
+	if (oc->self != NULL)
+		datum(&c.p, ++n, nc->metric, health, NULL, service, oc->self);
+	datum(&c.p, ++n, nc->metric, health, NULL, service, NULL);
+	/* A failed run took nothing over: its duration would only blur the series. */
+	if (!oc->failed && ctx->run != NULL) {
+		snprintf(secs, sizeof(secs), "%.3f", oc->seconds);
+		if (oc->self != NULL)
+			datum(&c.p, ++n, TAKEOVER_METRIC, secs, "Seconds", service, oc->self);
+		datum(&c.p, ++n, TAKEOVER_METRIC, secs, "Seconds", service, NULL);
+	}
+	summary = xasprintf("PutMetricData %s: %s=%s%s%s (Service=%s%s%s)", nc->ns, nc->metric,
+	    health, !oc->failed && ctx->run ? ", " TAKEOVER_METRIC "=" : "",
+	    !oc->failed && ctx->run ? secs : "", service, oc->self ? ", InstanceId=" : "",
+	    oc->self ? oc->self : "");
+	if (ctx->aws == NULL) {
+		buf_printf(why, "metrics not sent to %s: no AWS client", nc->ns);
+		rc = -1;
+	} else if ((rc = eff_aws(ctx->eff, "cloudwatch", summary, nf_call_do, &c)) == 0)
+		buf_printf(done, "%s%s %s=%s sent", done->len ? "; " : "", nc->ns, nc->metric, health);
+	else {
+		char *e = aws_error_str(&c.err);
+
+		buf_printf(why, "%smetrics not sent to %s: %s", why->len ? "; " : "", nc->ns, e);
+		free(e);
+	}
+	free(summary);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+	return rc;
+}
+
+static int
+notify_apply(struct hb_ctx *ctx, void *p)
+{
+	struct notify_cfg *nc = p;
+	struct outcome oc;
+	struct buf done, why;
+	int bad = 0;
+
+	buf_init(&done);
+	buf_init(&why);
+	gather(ctx, &oc);
+	/* Both are tried whatever the other did: either alone still tells someone. */
+	if (nc->sns != NULL && publish(ctx, nc, &oc, &done, &why) < 0)
+		bad++;
+	if (nc->metric != NULL && put_metrics(ctx, nc, &oc, &done, &why) < 0)
+		bad++;
+	if (bad)
+		ctx_fail(ctx, "%s%s%s%s", why.data, done.len ? " (" : "", done.len ? done.data : "",
+		    done.len ? ")" : "");
+	else
+		ctx_result(ctx, "%s", done.data ? done.data : "nothing to send");
+	buf_free(&done);
+	buf_free(&why);
+	return bad ? -1 : 0;
+}
+
 const struct module module_notify = {
 	.name = "notify",
 	.summary = "publish the run report to SNS and health metrics to CloudWatch",
 	.required_default = false,
+	.runs_after_failure = true,
 	.parse = notify_parse,
 	.plan = notify_plan,
-	.apply = NULL,
+	.apply = notify_apply,
 	.free = notify_free,
 };

@@ -10,3 +10,5 @@ os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"
 os.environ.setdefault("AWS_REGION", "us-east-1")
 for var in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
     os.environ.pop(var, None)
+# The run report goes to the serial console (/dev/console): not this machine's.
+os.environ.setdefault("HABOOT_CONSOLE", os.devnull)
