@@ -50,6 +50,7 @@ const char usage_aws[] =
 "  --body FILE              request body of a route53 POST (\"-\": stdin)\n"
 "  --max-attempts N         attempts per call, retries included (default 3,\n"
 "                           or AWS_MAX_ATTEMPTS)\n"
+"  --timeout DURATION       limit of one attempt (default 30s)\n"
 "  --repeat N               make the call N times (watch throttling, credential\n"
 "                           refresh)\n"
 "  --interval DURATION      pause between repeated calls (default 1s)\n"
@@ -69,7 +70,7 @@ const char usage_aws[] =
 "exit: 0 answered, 1 AWS error or no answer, 2 usage, 3 no credentials or region.\n";
 
 enum { OPT_IMDS_TIMEOUT = 300, OPT_IMDSV1, OPT_USER_DATA, OPT_BODY, OPT_MAX_ATTEMPTS, OPT_REPEAT,
-	OPT_INTERVAL };
+	OPT_INTERVAL, OPT_TIMEOUT };
 
 static int
 usage_err(const char *usage, const char *fmt, const char *arg)
@@ -239,12 +240,13 @@ cmd_aws(int argc, char **argv)
 		{"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
 		{"repeat", required_argument, NULL, OPT_REPEAT},
 		{"interval", required_argument, NULL, OPT_INTERVAL},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"imds-timeout", required_argument, NULL, OPT_IMDS_TIMEOUT},
 		{"imdsv1", no_argument, NULL, OPT_IMDSV1},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	long long deadline = IMDS_DEFAULT_DEADLINE_MS, interval = 1000;
+	long long deadline = IMDS_DEFAULT_DEADLINE_MS, interval = 1000, timeout = 0;
 	const char *body_file = NULL, *fixed;
 	long attempts = 0, repeat = 1;
 	bool v1 = false;
@@ -286,6 +288,14 @@ cmd_aws(int argc, char **argv)
 		case OPT_INTERVAL:
 			if (duration_arg(usage_aws, "--interval", optarg, &interval) < 0)
 				goto out;
+			break;
+		case OPT_TIMEOUT:
+			if (duration_arg(usage_aws, "--timeout", optarg, &timeout) < 0)
+				goto out;
+			if (timeout < 100) {
+				rc = usage_err(usage_aws, "--timeout %s: give at least 100ms", optarg);
+				goto out;
+			}
 			break;
 		case OPT_IMDS_TIMEOUT:
 			if (duration_arg(usage_aws, "--imds-timeout", optarg, &deadline) < 0)
@@ -359,6 +369,8 @@ cmd_aws(int argc, char **argv)
 	imds_allow_v1(m, v1);
 	if (attempts > 0)
 		aws_set_max_attempts(a, (int)attempts);
+	if (timeout > 0)
+		aws_set_timeouts(a, timeout < 5000 ? timeout : 5000, timeout);
 	/* For signature tests only: a fixed X-Amz-Date makes signatures comparable. */
 	if ((fixed = getenv("HABOOT_SIGV4_FIXED_DATE")) != NULL && *fixed != '\0') {
 		if (!valid_amz_date(fixed)) {

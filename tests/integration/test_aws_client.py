@@ -338,6 +338,22 @@ def test_5xx_429_and_dropped_connections_are_retried(sim, fresh):
     assert len(sim.client.state()["metrics"]) == 1
 
 
+def test_an_attempt_that_hangs_times_out_and_is_retried(sim, fresh):
+    sim.client.fault("ec2", "slow", action="DescribeInstances", count=1, delay=3)
+    r = haboot("-v", "aws", "--timeout", "1s", "ec2", "DescribeInstances", env=sim_env(sim))
+    assert r.returncode == 0, r.stderr
+    assert "timed out" in r.stderr.lower() and "retry 1 of 2" in r.stderr
+    assert r.elapsed < 3
+    # The abandoned call ends in the sim later: let it, so it lands in this test's log
+    # (the sim then also logs its write to the closed socket as a 500 "sim bug" row).
+    done = lambda: [e for e in aws_log(sim) if e["status"] == 200]  # noqa: E731
+    end = time.time() + 5
+    while len(done()) < 2 and time.time() < end:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    assert len(done()) == 2
+
+
 def test_other_errors_are_final(sim, fresh):
     sim.client.fault("autoscaling", "error", action="SetInstanceHealth", count=5, status=400,
                      code="ValidationError", message="Instance Id not found - No managed instance")
@@ -413,21 +429,20 @@ def test_instance_role_credentials_and_region_from_imds(sim, fresh):
 
 
 def test_role_credentials_refreshed_before_expiry(sim, fresh):
-    """Keys with 10 s to live are fetched again at half-life (5 min before
+    """Keys with 12 s to live are fetched again at half-life (5 min before
     expiry for real ones); IMDS has rotated them by then."""
-    sim.client.delays(credential_ttl=10.0, credential_rotate=3.0)
-    r = haboot("-v", "aws", "--repeat", "3", "--interval", "3500ms", "ec2", "DescribeInstances",
+    sim.client.delays(credential_ttl=12.0, credential_rotate=2.0)
+    r = haboot("-v", "aws", "--repeat", "4", "--interval", "3s", "ec2", "DescribeInstances",
                env=role_env(sim))
     assert r.returncode == 0, r.stderr
     log = aws_log(sim)
-    assert [e["status"] for e in log] == [200, 200, 200]
+    assert [e["status"] for e in log] == [200, 200, 200, 200]
     keys = [e["access_key"] for e in log]
-    assert keys[0] == keys[1] != keys[2], keys
-    creds_reads = [e for e in sim.client.requests(service="imds")
-                   if e["action"].endswith("/ec2-nfs-role")]
-    assert len(creds_reads) == 2
-    puts = [e for e in sim.client.requests(service="imds") if e["method"] == "PUT"]
-    assert len(puts) == 1
+    # Calls at about 0, 3, 6 and 9 s; the refresh falls due at about 5.5-6 s.
+    assert keys[0] == keys[1] and keys[3] != keys[0], keys
+    imds = sim.client.requests(service="imds")
+    assert len([e for e in imds if e["action"].endswith("/ec2-nfs-role")]) == 2
+    assert len([e for e in imds if e["method"] == "PUT"]) == 1
 
 
 def test_expired_role_keys_are_fetched_again(sim, fresh):

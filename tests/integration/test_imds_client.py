@@ -133,6 +133,15 @@ def test_unreachable_for_seconds_then_answers(sim):
     assert 3 <= len(dropped) <= 40  # backed off, not a busy loop
 
 
+def test_a_request_that_hangs_times_out_and_is_retried(sim):
+    """A connection IMDS accepts but never answers costs one short timeout."""
+    sim.client.fault("imds", "unreachable", count=1, mode="hang", delay=8)
+    r = haboot(sim, "imds", "instance-id")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == I1
+    assert 2.5 <= r.elapsed < 10
+
+
 def test_deadline_exceeded_is_exit_3_with_a_clear_message(sim):
     sim.client.fault("imds", "unreachable", seconds=60)
     r = haboot(sim, "imds", "--imds-timeout", "2s", "instance-id")
