@@ -233,3 +233,22 @@ def test_token_never_logged(sim):
     assert "PUT /latest/api/token: HTTP 200" in r.stderr
     assert "AQAEA" not in r.stderr  # the sim's tokens start so
     assert "X-aws-ec2-metadata-token:" not in r.stderr
+
+
+def test_endpoint_settings_are_checked(sim):
+    r = haboot(sim, "imds", "instance-id",
+               env=env_for(sim, AWS_EC2_METADATA_SERVICE_ENDPOINT="",
+                           AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE="IPv5"))
+    assert r.returncode == 3
+    assert "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv5: use IPv4 or IPv6" in r.stderr
+    r = haboot(sim, "imds", "instance-id",
+               env=env_for(sim, AWS_EC2_METADATA_SERVICE_ENDPOINT="169.254.169.254"))
+    assert r.returncode == 3
+    assert "not an http:// or https:// URL" in r.stderr
+    # The endpoint variable wins over the mode, trailing slash and all.
+    r = haboot(sim, "imds", "instance-id",
+               env=env_for(sim, AWS_EC2_METADATA_SERVICE_ENDPOINT=sim.url + "/",
+                           AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE="IPv6"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == I1
+    assert imds_log(sim) != []
