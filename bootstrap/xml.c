@@ -76,7 +76,13 @@ on_start(void *arg, const XML_Char *name, const XML_Char **attrs)
 	if (b->cur == NULL) {
 		b->root = n;
 	} else {
-		b->cur->kids = xrealloc(b->cur->kids, (b->cur->nkids + 1) * sizeof(*b->cur->kids));
+		/* Geometric growth: a long list (DescribeVolumes of many) stays linear. */
+		if (b->cur->nkids == b->cur->kids_cap) {
+			b->cur->kids_cap = b->cur->kids_cap ? b->cur->kids_cap * 2 : 4;
+			b->cur->kids = xrealloc(b->cur->kids,
+			    b->cur->kids_cap * sizeof(*b->cur->kids));
+		}
+		n->idx = b->cur->nkids;
 		b->cur->kids[b->cur->nkids++] = n;
 	}
 	b->cur = n;
@@ -233,11 +239,9 @@ xml_next(const struct xml_node *n, const char *name, const struct xml_node *prev
 
 	if (n == NULL)
 		return NULL;
-	if (prev != NULL) {
-		while (i < n->nkids && n->kids[i] != prev)
-			i++;
-		i++;
-	}
+	/* prev knows its own position: iterating n children costs n steps. */
+	if (prev != NULL)
+		i = prev->parent == n ? prev->idx + 1 : n->nkids;
 	for (; i < n->nkids; i++)
 		if (name == NULL || strcmp(n->kids[i]->name, name) == 0)
 			return n->kids[i];

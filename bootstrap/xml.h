@@ -18,6 +18,8 @@ struct xml_node {
 	struct xml_node *parent;
 	struct xml_node **kids;
 	size_t nkids;
+	size_t kids_cap;
+	size_t idx;               /* position among the parent's kids */
 };
 
 /* The root element, or NULL with *err (malloc'd: "line 3: mismatched tag"). */
