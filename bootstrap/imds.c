@@ -376,7 +376,9 @@ call(struct imds *m, const char *path, size_t max, struct buf *out)
 		long long delay = backoff_equal_jitter(attempt++, BACKOFF_BASE_MS, BACKOFF_CAP_MS);
 		if (delay > deadline - now)
 			delay = deadline - now;
-		if (now >= next_note) {
+		/* Say so before a sleep that crosses the mark, not after: the answer
+		 * may come right after the sleep and the wait would go unexplained. */
+		if (now + delay >= next_note) {
 			fmt_duration(now - t0, waited, sizeof(waited));
 			fmt_duration(deadline - now, left_s, sizeof(left_s));
 			log_info("imds", "IMDS at %s not answering yet (%s); waited %s, giving up in %s",
