@@ -1,11 +1,17 @@
 /* volume.c: take the shared EBS volume over and attach it to this instance.
  * Safety first: an owner EC2 reports running or pending is never force-detached
  * unless takeover=fence stopped it and EC2 reports it stopped. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../bootstrap/aws.h"
+#include "../bootstrap/log.h"
+#include "../bootstrap/poll.h"
 #include "../bootstrap/util.h"
+#include "../bootstrap/xml.h"
 #include "module.h"
+#include "volume_device.h"
 
 enum takeover { TAKEOVER_NEVER, TAKEOVER_IF_OWNER_GONE, TAKEOVER_FENCE };
 enum other_az { OTHER_AZ_FAIL, OTHER_AZ_SNAPSHOT };
@@ -127,8 +133,9 @@ volume_plan(struct hb_ctx *ctx, void *p)
 	eff_describe(e, EK_CHECK, "the volume is not multi-attach and is in this instance's zone %s%s",
 	    az ? az : "?", v->other_az == OTHER_AZ_FAIL ? " (other_az=fail: stop if not)" : "");
 	if (v->other_az == OTHER_AZ_SNAPSHOT) {
-		eff_describe(e, EK_NOTE, "if the volume is in another zone: use its newest completed "
-		    "snapshot (the old volume is left alone)");
+		eff_describe(e, EK_NOTE, "if the volume is in another zone: use the copy restored here "
+		    "earlier (tag haboot:restored-from), else its newest completed snapshot (the "
+		    "old volume is left alone); stop if a copy elsewhere supersedes it");
 		eff_aws(e, "ec2", "CreateVolume from that snapshot in this zone, tags copied", NULL, NULL);
 		eff_describe(e, EK_WAIT, "until the new volume is available (up to %s)", t);
 	}
@@ -143,8 +150,8 @@ volume_plan(struct hb_ctx *ctx, void *p)
 		    "stays running (takeover=if-owner-gone)", t);
 		break;
 	case TAKEOVER_FENCE:
-		eff_describe(e, EK_NOTE, "if attached to another instance that EC2 reports running "
-		    "(takeover=fence):");
+		eff_describe(e, EK_NOTE, "if attached to another instance that EC2 reports running, "
+		    "pending or stopping (takeover=fence):");
 		eff_aws(e, "ec2", "StopInstances OWNER (Force) to fence it", NULL, NULL);
 		eff_describe(e, EK_WAIT, "until EC2 reports OWNER stopped (up to %s)", t);
 		eff_aws(e, "ec2", "DetachVolume from OWNER (Force), only once it is stopped", NULL, NULL);
@@ -165,12 +172,837 @@ volume_plan(struct hb_ctx *ctx, void *p)
 	return 0;
 }
 
+/* ---- apply ------------------------------------------------------------ */
+
+/* other_az=snapshot tags each copy it makes with the id it was restored from. */
+#define RESTORED_FROM_TAG "haboot:restored-from"
+
+/* What DescribeVolumes says about one volume. */
+struct vol {
+	char *id, *az, *status, *snapshot, *type, *iops, *throughput;
+	bool multi;
+	/* the live attachment, if any (a volume that is not multi-attach has one) */
+	char *att_instance, *att_state, *att_device;
+	char **tag_k, **tag_v;
+	size_t ntags;
+};
+
+static const char *
+or_unknown(const char *s)
+{
+	return s ? s : "?";
+}
+
+static void
+vol_clear(struct vol *v)
+{
+	free(v->id);
+	free(v->az);
+	free(v->status);
+	free(v->snapshot);
+	free(v->type);
+	free(v->iops);
+	free(v->throughput);
+	free(v->att_instance);
+	free(v->att_state);
+	free(v->att_device);
+	cfg_free_list(v->tag_k, v->ntags);
+	cfg_free_list(v->tag_v, v->ntags);
+	memset(v, 0, sizeof(*v));
+}
+
+static char *
+dup_text(const struct xml_node *n, const char *path)
+{
+	const char *t = xml_text(n, path);
+
+	return t && *t ? xstrdup(t) : NULL;
+}
+
+static void
+vol_from_xml(const struct xml_node *item, struct vol *v)
+{
+	const struct xml_node *set, *a, *t;
+
+	memset(v, 0, sizeof(*v));
+	v->id = dup_text(item, "volumeId");
+	v->az = dup_text(item, "availabilityZone");
+	v->status = dup_text(item, "status");
+	v->snapshot = dup_text(item, "snapshotId");
+	v->type = dup_text(item, "volumeType");
+	v->iops = dup_text(item, "iops");
+	v->throughput = dup_text(item, "throughput");
+	v->multi = xml_text(item, "multiAttachEnabled") &&
+	    strcmp(xml_text(item, "multiAttachEnabled"), "true") == 0;
+	if ((set = xml_child(item, "attachmentSet")) != NULL)
+		for (a = xml_next(set, "item", NULL); a; a = xml_next(set, "item", a)) {
+			const char *st = xml_text(a, "status");
+
+			/* A detached attachment is history, not an owner. */
+			if (st == NULL || strcmp(st, "detached") == 0 || v->att_instance != NULL)
+				continue;
+			v->att_instance = dup_text(a, "instanceId");
+			v->att_state = dup_text(a, "status");
+			v->att_device = dup_text(a, "device");
+		}
+	if ((set = xml_child(item, "tagSet")) != NULL)
+		for (t = xml_next(set, "item", NULL); t; t = xml_next(set, "item", t)) {
+			v->tag_k = xrealloc(v->tag_k, (v->ntags + 1) * sizeof(char *));
+			v->tag_v = xrealloc(v->tag_v, (v->ntags + 1) * sizeof(char *));
+			v->tag_k[v->ntags] = xstrdup(xml_text(t, "key") ? xml_text(t, "key") : "");
+			v->tag_v[v->ntags] = xstrdup(xml_text(t, "value") ? xml_text(t, "value") : "");
+			v->ntags++;
+		}
+}
+
+/* A volume that is, or is becoming, usable. */
+static bool
+vol_live(const struct vol *v)
+{
+	return v->status && (!strcmp(v->status, "creating") || !strcmp(v->status, "available") ||
+	    !strcmp(v->status, "in-use"));
+}
+
+static void
+vols_free(struct vol *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		vol_clear(&v[i]);
+	free(v);
+}
+
+/* "vol-1 (us-west-2a, in-use), vol-2 (...)" for messages. */
+static char *
+vols_list(const struct vol *v, size_t n)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "%s%s (%s, %s)", i ? ", " : "", or_unknown(v[i].id),
+		    or_unknown(v[i].az), or_unknown(v[i].status));
+	return buf_steal(&b);
+}
+
+/* aws_param with a numbered key ("Filter.%zu.Name"). */
+static void
+param_n(struct aws_params *p, const char *keyfmt, size_t n, const char *val)
+{
+	char key[96];
+
+	snprintf(key, sizeof(key), keyfmt, n);
+	aws_param(p, key, "%s", val);
+}
+
+/* EC2 kept throttling, failing (5xx) or not answering past the client's own
+ * retries, as it may for a while in a mass failover: the caller looks again at
+ * its next poll, within the module's timeout, instead of giving up. */
+static bool
+transient(struct hb_ctx *ctx, const char *what, const struct aws_error *err)
+{
+	char *e;
+
+	if (!aws_error_retryable(err))
+		return false;
+	e = aws_error_str(err);
+	log_warn(ctx->module, "%s: %s; looking again shortly", what, e);
+	free(e);
+	return true;
+}
+
+/* DescribeVolumes by id, or by tag filters (keys[i]=vals[i]), optionally in
+ * one zone.  0 with the volumes (an unknown id: none), 1 when EC2 did not
+ * answer (look again), -1 after ctx_fail. */
+static int
+describe_volumes(struct hb_ctx *ctx, const char *id, char *const *keys, char *const *vals,
+    size_t ntags, const char *az, struct vol **out, size_t *n)
+{
+	struct aws_params p;
+	struct aws_error err;
+	struct xml_node *x = NULL;
+	const struct xml_node *set, *it;
+	char *what = NULL, *e;
+	size_t f = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	aws_params_init(&p);
+	aws_error_init(&err);
+	if (id != NULL)
+		aws_param(&p, "VolumeId.1", "%s", id);
+	for (size_t i = 0; i < ntags; i++) {
+		char *name = xasprintf("tag:%s", keys[i]);
+
+		f++;
+		param_n(&p, "Filter.%zu.Name", f, name);
+		param_n(&p, "Filter.%zu.Value.1", f, vals[i]);
+		free(name);
+	}
+	if (az != NULL) {
+		f++;
+		param_n(&p, "Filter.%zu.Name", f, "availability-zone");
+		param_n(&p, "Filter.%zu.Value.1", f, az);
+	}
+	if (aws_query(ctx->aws, AWS_EC2, "DescribeVolumes", &p, &x, &err) < 0) {
+		if (id != NULL && aws_error_is(&err, "InvalidVolume.NotFound")) {
+			rc = 0;
+			goto out;
+		}
+		what = xasprintf("DescribeVolumes %s", id ? id : "by tags");
+		if (transient(ctx, what, &err)) {
+			rc = 1;
+			goto out;
+		}
+		e = aws_error_str(&err);
+		ctx_fail(ctx, "%s: %s", what, e);
+		free(e);
+		goto out;
+	}
+	if ((set = xml_find(x, "volumeSet")) != NULL)
+		for (it = xml_next(set, "item", NULL); it; it = xml_next(set, "item", it)) {
+			*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+			vol_from_xml(it, &(*out)[*n]);
+			(*n)++;
+		}
+	rc = 0;
+out:
+	free(what);
+	xml_free(x);
+	aws_params_free(&p);
+	aws_error_free(&err);
+	return rc;
+}
+
+/* Copies other_az=snapshot made of volume id (in zone az, or anywhere), live ones only. */
+static int
+restored_copies(struct hb_ctx *ctx, const char *id, const char *az, struct vol **out, size_t *n)
+{
+	char *key = RESTORED_FROM_TAG, *val = (char *)id;
+	size_t live = 0;
+	int r;
+
+	if ((r = describe_volumes(ctx, NULL, &key, &val, 1, az, out, n)) != 0)
+		return r;
+	for (size_t i = 0; i < *n; i++) {
+		if (vol_live(&(*out)[i])) {
+			struct vol t = (*out)[live];
+
+			(*out)[live++] = (*out)[i];
+			(*out)[i] = t;
+		}
+	}
+	for (size_t i = live; i < *n; i++)
+		vol_clear(&(*out)[i]);
+	*n = live;
+	return 0;
+}
+
+/* Re-reads one volume: 0 read, 1 look again later, -1 after ctx_fail. */
+static int
+refresh(struct hb_ctx *ctx, const char *id, struct vol *v)
+{
+	struct vol *vs;
+	size_t n;
+	int r;
+
+	if ((r = describe_volumes(ctx, id, NULL, NULL, 0, NULL, &vs, &n)) != 0)
+		return r;
+	if (n == 0) {
+		/* Eventual consistency: a volume just created, or seen a moment ago,
+		 * can be missing from one answer. */
+		log_info(ctx->module, "%s: DescribeVolumes does not show it (yet); looking again", id);
+		return 1;
+	}
+	if (n != 1) {
+		vols_free(vs, n);
+		return ctx_fail(ctx, "DescribeVolumes %s answered %zu volumes", id, n);
+	}
+	vol_clear(v);
+	*v = vs[0];
+	free(vs);
+	return 0;
+}
+
+/* The instance's state name, or "gone" when EC2 no longer knows it.
+ * 0, 1 when EC2 did not answer (look again), -1 after ctx_fail. */
+static int
+instance_state(struct hb_ctx *ctx, const char *iid, char **state)
+{
+	struct aws_params p;
+	struct aws_error err;
+	struct xml_node *x = NULL;
+	const char *s;
+	char *what = NULL, *e;
+	int rc = -1;
+
+	aws_params_init(&p);
+	aws_error_init(&err);
+	aws_param(&p, "InstanceId.1", "%s", iid);
+	if (aws_query(ctx->aws, AWS_EC2, "DescribeInstances", &p, &x, &err) < 0) {
+		what = xasprintf("DescribeInstances %s", iid);
+		if (aws_error_is(&err, "InvalidInstanceID.NotFound")) {
+			*state = xstrdup("gone");
+			rc = 0;
+		} else if (transient(ctx, what, &err)) {
+			rc = 1;
+		} else {
+			e = aws_error_str(&err);
+			ctx_fail(ctx, "%s: %s", what, e);
+			free(e);
+		}
+		goto out;
+	}
+	s = xml_text(x, "reservationSet/item/instancesSet/item/instanceState/name");
+	*state = xstrdup(s ? s : "gone");
+	rc = 0;
+out:
+	free(what);
+	xml_free(x);
+	aws_params_free(&p);
+	aws_error_free(&err);
+	return rc;
+}
+
+/* A mutating EC2 call, through the effects layer. */
+struct ec2_call {
+	struct hb_ctx *ctx;
+	const char *action;
+	struct aws_params p;
+	struct aws_error err;
+	struct xml_node *answer;
+};
+
+static int
+ec2_call_cb(void *arg)
+{
+	struct ec2_call *c = arg;
+
+	return aws_query(c->ctx->aws, AWS_EC2, c->action, &c->p, &c->answer, &c->err);
+}
+
+static void
+ec2_call_init(struct ec2_call *c, struct hb_ctx *ctx, const char *action)
+{
+	memset(c, 0, sizeof(*c));
+	c->ctx = ctx;
+	c->action = action;
+	aws_params_init(&c->p);
+	aws_error_init(&c->err);
+}
+
+static void
+ec2_call_free(struct ec2_call *c)
+{
+	aws_params_free(&c->p);
+	aws_error_free(&c->err);
+	xml_free(c->answer);
+	c->answer = NULL;
+}
+
+/* Runs the call: 0 done; 1 when the state moved under it (a code in
+ * tolerated) or EC2 did not answer, so the caller re-reads and decides again;
+ * -1 after ctx_fail. */
+static int
+ec2_mutate(struct ec2_call *c, const char *summary, const char *const tolerated[])
+{
+	char *e;
+
+	if (eff_aws(c->ctx->eff, "ec2", summary, ec2_call_cb, c) == 0)
+		return 0;
+	for (size_t i = 0; tolerated && tolerated[i]; i++)
+		if (aws_error_is(&c->err, tolerated[i])) {
+			log_info(c->ctx->module, "%s: %s (the state moved; re-reading)", c->action,
+			    c->err.code);
+			return 1;
+		}
+	if (transient(c->ctx, summary, &c->err))
+		return 1;
+	e = aws_error_str(&c->err);
+	ctx_fail(c->ctx, "%s: %s", summary, e);
+	free(e);
+	return -1;
+}
+
+static const char *const race_codes[] = {"VolumeInUse", "IncorrectState",
+	"InvalidAttachment.NotFound", "IncorrectInstanceState", NULL};
+
+/* other_az=snapshot: restores the newest completed snapshot of v in az as *out.
+ * 0, 1 when EC2 did not answer (look again), -1 after ctx_fail. */
+static int
+restore_in_zone(struct hb_ctx *ctx, const struct vol *v, const char *az, const char *self,
+    struct vol *out)
+{
+	struct aws_params p;
+	struct aws_error err;
+	struct xml_node *x = NULL;
+	const struct xml_node *set, *it;
+	const char *best = NULL, *best_time = NULL, *nid;
+	struct ec2_call call;
+	char *summary = NULL, *e;
+	size_t ntag = 0;
+	int rc = -1, r;
+
+	aws_params_init(&p);
+	aws_error_init(&err);
+	ec2_call_init(&call, ctx, "CreateVolume");
+	aws_param(&p, "Owner.1", "self");
+	aws_param(&p, "Filter.1.Name", "volume-id");
+	aws_param(&p, "Filter.1.Value.1", "%s", v->id);
+	aws_param(&p, "Filter.2.Name", "status");
+	aws_param(&p, "Filter.2.Value.1", "completed");
+	if (aws_query(ctx->aws, AWS_EC2, "DescribeSnapshots", &p, &x, &err) < 0) {
+		if (transient(ctx, "DescribeSnapshots", &err)) {
+			rc = 1;
+			goto out;
+		}
+		e = aws_error_str(&err);
+		ctx_fail(ctx, "DescribeSnapshots of %s: %s", v->id, e);
+		free(e);
+		goto out;
+	}
+	if ((set = xml_find(x, "snapshotSet")) != NULL)
+		for (it = xml_next(set, "item", NULL); it; it = xml_next(set, "item", it)) {
+			const char *t = xml_text(it, "startTime");
+
+			/* ISO 8601 UTC times compare as strings. */
+			if (t && xml_text(it, "snapshotId") &&
+			    (best_time == NULL || strcmp(t, best_time) > 0)) {
+				best_time = t;
+				best = xml_text(it, "snapshotId");
+			}
+		}
+	if (best == NULL) {
+		ctx_fail(ctx, "%s is in %s, not this instance's zone %s, and has no completed "
+		    "snapshot to restore here (other_az=snapshot): take one, or start the service "
+		    "in %s", v->id, or_unknown(v->az), az, or_unknown(v->az));
+		goto out;
+	}
+	log_warn(ctx->module, "%s is in %s, not %s: restoring its newest snapshot %s (%s) in %s; "
+	    "the old volume is left alone, and writes made after that snapshot are NOT on the "
+	    "new volume", v->id, or_unknown(v->az), az, best, best_time, az);
+	aws_param(&call.p, "SnapshotId", "%s", best);
+	aws_param(&call.p, "AvailabilityZone", "%s", az);
+	/* The same kind of disk as the old one, not EC2's default type. */
+	if (v->type) {
+		aws_param(&call.p, "VolumeType", "%s", v->type);
+		if (v->iops && (!strcmp(v->type, "io1") || !strcmp(v->type, "io2") ||
+		    !strcmp(v->type, "gp3")))
+			aws_param(&call.p, "Iops", "%s", v->iops);
+		if (v->throughput && !strcmp(v->type, "gp3"))
+			aws_param(&call.p, "Throughput", "%s", v->throughput);
+	}
+	/* Retries of this call (ours or the client's) must not make a second volume. */
+	aws_param(&call.p, "ClientToken", "haboot-%s-%s", self, best);
+	aws_param(&call.p, "TagSpecification.1.ResourceType", "volume");
+	for (size_t i = 0; i < v->ntags; i++) {
+		/* aws:* keys are EC2's own (CreateVolume refuses them); the old
+		 * restored-from tag is replaced by this copy's. */
+		if (str_starts(v->tag_k[i], "aws:") || !strcmp(v->tag_k[i], RESTORED_FROM_TAG))
+			continue;
+		ntag++;
+		param_n(&call.p, "TagSpecification.1.Tag.%zu.Key", ntag, v->tag_k[i]);
+		param_n(&call.p, "TagSpecification.1.Tag.%zu.Value", ntag, v->tag_v[i]);
+	}
+	param_n(&call.p, "TagSpecification.1.Tag.%zu.Key", ntag + 1, RESTORED_FROM_TAG);
+	param_n(&call.p, "TagSpecification.1.Tag.%zu.Value", ntag + 1, v->id);
+	summary = xasprintf("CreateVolume from %s in %s (tags of %s copied)", best, az, v->id);
+	if ((r = ec2_mutate(&call, summary, NULL)) != 0) {
+		rc = r;
+		goto out;
+	}
+	if ((nid = xml_text(call.answer, "volumeId")) == NULL) {
+		ctx_fail(ctx, "CreateVolume answered no volumeId");
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	out->id = xstrdup(nid);
+	out->az = xstrdup(az);
+	out->status = dup_text(call.answer, "status");
+	ctx->changed = true;
+	ctx_set_fact(ctx, "volume.restored_from", "%s@%s", v->id, best);
+	rc = 0;
+out:
+	free(summary);
+	ec2_call_free(&call);
+	xml_free(x);
+	aws_params_free(&p);
+	aws_error_free(&err);
+	return rc;
+}
+
+/* Finds the one volume the manifest means, handling other_az.
+ * 0 found, 1 when EC2 did not answer (look again), -1 after ctx_fail. */
+static int
+find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, const char *self,
+    struct vol *out)
+{
+	struct vol *vs = NULL, *cp = NULL;
+	size_t n = 0, ncp = 0, here = 0, pick = 0;
+	char *label = volume_label(c), *list = NULL;
+	int rc = -1, r;
+
+	if ((r = describe_volumes(ctx, c->id, c->tag_keys, c->tag_vals, c->ntags, NULL, &vs,
+	    &n)) != 0) {
+		rc = r;
+		goto out;
+	}
+	if (n == 0) {
+		ctx_fail(ctx, "no volume matches %s%s", label, c->id
+		    ? ": check the id, and that this instance's region is the volume's"
+		    : ": check the tags (exact keys and values) and the region");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (vs[i].az && strcmp(vs[i].az, az) == 0) {
+			here++;
+			pick = i;
+		}
+	/* With tags, a restored copy in this zone is the one: prefer this zone. */
+	if (here > 1 || (here == 0 && n > 1)) {
+		list = vols_list(vs, n);
+		ctx_fail(ctx, "%s matches %zu volumes%s: %s; tag exactly one (per zone) or use id:",
+		    label, n, here > 1 ? " in this zone" : "", list);
+		goto out;
+	}
+	if (here == 0 && c->other_az == OTHER_AZ_FAIL) {
+		ctx_fail(ctx, "%s is in %s but this instance is in %s: EBS volumes attach only "
+		    "within their zone (other_az=fail). Launch the group in %s, or set "
+		    "other_az: snapshot to restore its newest snapshot here", vs[0].id,
+		    or_unknown(vs[0].az), az, or_unknown(vs[0].az));
+		goto out;
+	}
+	if (here == 0) {
+		/* A copy restored here earlier (by an instance before this one, or by
+		 * this one on a previous run) is the volume now: restore only once. */
+		if ((r = restored_copies(ctx, vs[0].id, az, &cp, &ncp)) != 0) {
+			rc = r;
+			goto out;
+		}
+		if (ncp > 1) {
+			list = vols_list(cp, ncp);
+			ctx_fail(ctx, "%s has %zu restored copies in %s: %s; keep one (or name it by "
+			    "id:)", vs[0].id, ncp, az, list);
+			goto out;
+		}
+		if (ncp == 1) {
+			log_info(ctx->module, "%s is in %s; using %s, restored from it in %s earlier",
+			    vs[0].id, or_unknown(vs[0].az), cp[0].id, az);
+			*out = cp[0];
+			memset(&cp[0], 0, sizeof(cp[0]));
+			rc = 0;
+			goto out;
+		}
+		rc = restore_in_zone(ctx, &vs[0], az, self, out);
+		goto out;
+	}
+	if (c->other_az == OTHER_AZ_SNAPSHOT) {
+		/* Once restored elsewhere, this volume's data is older than the copy's:
+		 * taking it silently would roll the service back. */
+		if ((r = restored_copies(ctx, vs[pick].id, NULL, &cp, &ncp)) != 0) {
+			rc = r;
+			goto out;
+		}
+		if (ncp > 0) {
+			list = vols_list(cp, ncp);
+			ctx_fail(ctx, "%s was restored by other_az=snapshot as %s, which may hold newer "
+			    "data: haboot will not choose between them. Name the one to use by id:, or "
+			    "retire the other (remove its tags)", vs[pick].id, list);
+			goto out;
+		}
+	}
+	*out = vs[pick];
+	memset(&vs[pick], 0, sizeof(vs[pick]));
+	rc = 0;
+out:
+	vols_free(vs, n);
+	vols_free(cp, ncp);
+	free(label);
+	free(list);
+	return rc;
+}
+
+static bool
+is_running_state(const char *s)
+{
+	return !strcmp(s, "running") || !strcmp(s, "pending") || !strcmp(s, "stopping");
+}
+
+struct takeover_state {
+	bool attach_sent, detach_sent, stop_sent, retried, waiting_logged;
+	bool acted;  /* a mutating call went out: poll fast again */
+	long long attach_at;
+	char *owner;
+};
+
+/* One look at the volume and one step towards attached-here.
+ * 1 when attached here, 0 to wait and look again, -1 failed. */
+static int
+converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, const char *self,
+    struct takeover_state *ts, const char *waitfor)
+{
+	struct ec2_call call;
+	char *summary = NULL, *ostate = NULL;
+	int rc = 0, r;
+
+	ec2_call_init(&call, ctx, "");
+	if ((r = refresh(ctx, v->id, v)) != 0) {
+		rc = r < 0 ? -1 : 0;
+		goto out;
+	}
+	if (v->multi) {
+		rc = ctx_fail(ctx, "%s has multi-attach enabled: haboot refuses it, since two "
+		    "writers on one ext4/xfs filesystem destroy it", v->id);
+		goto out;
+	}
+	if (v->status == NULL || !strcmp(v->status, "creating"))
+		goto out;
+	if (!strcmp(v->status, "error") || !strcmp(v->status, "deleting") ||
+	    !strcmp(v->status, "deleted")) {
+		rc = ctx_fail(ctx, "%s is %s", v->id, v->status);
+		goto out;
+	}
+	if (v->att_instance && !strcmp(v->att_instance, self)) {
+		if (v->att_state && !strcmp(v->att_state, "attached")) {
+			rc = 1;
+			goto out;
+		}
+		/* attaching: like the EBS CSI driver, detach a stuck attach and retry once */
+		if (v->att_state && !strcmp(v->att_state, "attaching") && ts->attach_sent &&
+		    !ts->retried && mono_ms() - ts->attach_at > c->timeout_ms / 2) {
+			log_warn(ctx->module, "%s stuck attaching for %llds: detaching and retrying once",
+			    v->id, (mono_ms() - ts->attach_at) / 1000);
+			call.action = "DetachVolume";
+			aws_param(&call.p, "VolumeId", "%s", v->id);
+			aws_param(&call.p, "InstanceId", "%s", self);
+			summary = xasprintf("DetachVolume %s from %s (stuck attaching)", v->id, self);
+			if ((r = ec2_mutate(&call, summary, race_codes)) < 0)
+				rc = -1;
+			else if (r == 0) {
+				ts->retried = true;
+				ts->attach_sent = false;
+				ts->acted = true;
+			}
+		}
+		goto out;
+	}
+	if (v->att_instance == NULL) {
+		if (strcmp(v->status, "available") != 0)
+			goto out;
+		/* DescribeVolumes lags: an attach we sent may not show yet. */
+		if (ts->attach_sent && mono_ms() - ts->attach_at < c->timeout_ms / 2)
+			goto out;
+		call.action = "AttachVolume";
+		aws_param(&call.p, "VolumeId", "%s", v->id);
+		aws_param(&call.p, "InstanceId", "%s", self);
+		aws_param(&call.p, "Device", "%s", c->device);
+		summary = xasprintf("AttachVolume %s to %s as %s", v->id, self, c->device);
+		if ((r = ec2_mutate(&call, summary, race_codes)) < 0)
+			rc = -1;
+		else if (r == 0) {
+			ts->attach_sent = true;
+			ts->attach_at = mono_ms();
+			ts->acted = true;
+			ctx->changed = true;
+		}
+		goto out;
+	}
+	/* Attached to another instance: the takeover policy decides. */
+	if (ts->owner == NULL || strcmp(ts->owner, v->att_instance)) {
+		free(ts->owner);
+		ts->owner = xstrdup(v->att_instance);
+		ts->waiting_logged = false;
+		ctx_set_fact(ctx, "volume.previous_owner", "%s", v->att_instance);
+	}
+	if (v->att_state && !strcmp(v->att_state, "detaching"))
+		goto out;
+	if ((r = instance_state(ctx, v->att_instance, &ostate)) != 0) {
+		rc = r < 0 ? -1 : 0;
+		goto out;
+	}
+	if (is_running_state(ostate)) {
+		if (c->takeover == TAKEOVER_NEVER) {
+			rc = ctx_fail(ctx, "%s is in use by %s (%s); takeover=never: not touching it",
+			    v->id, v->att_instance, ostate);
+			goto out;
+		}
+		if (!ts->waiting_logged) {
+			log_info(ctx->module, "%s in-use by %s (%s); takeover=%s: %s", v->id,
+			    v->att_instance, ostate, takeover_names[c->takeover], waitfor);
+			ts->waiting_logged = true;
+		}
+		/* A plain stop already under way may hang on a wedged OS: force it too. */
+		if (c->takeover == TAKEOVER_FENCE && !ts->stop_sent) {
+			call.action = "StopInstances";
+			aws_param(&call.p, "InstanceId.1", "%s", v->att_instance);
+			aws_param(&call.p, "Force", "true");
+			summary = xasprintf("StopInstances %s (Force) to fence it before taking %s",
+			    v->att_instance, v->id);
+			if ((r = ec2_mutate(&call, summary, race_codes)) < 0)
+				rc = -1;
+			else if (r == 0) {
+				ts->stop_sent = true;
+				ts->acted = true;
+				ctx->changed = true;
+				ctx_set_fact(ctx, "volume.fenced", "%s", v->att_instance);
+			}
+		}
+		goto out;
+	}
+	if (!strcmp(ostate, "stopped") && c->takeover != TAKEOVER_NEVER) {
+		/* Invariant 3: reached only once EC2 reports the owner stopped. */
+		if (ts->detach_sent)
+			goto out;
+		call.action = "DetachVolume";
+		aws_param(&call.p, "VolumeId", "%s", v->id);
+		aws_param(&call.p, "InstanceId", "%s", v->att_instance);
+		if (c->takeover == TAKEOVER_FENCE)
+			aws_param(&call.p, "Force", "true");
+		summary = xasprintf("DetachVolume %s from %s (stopped)%s", v->id, v->att_instance,
+		    c->takeover == TAKEOVER_FENCE ? " (Force)" : "");
+		if ((r = ec2_mutate(&call, summary, race_codes)) < 0)
+			rc = -1;
+		else if (r == 0) {
+			ts->detach_sent = true;
+			ts->acted = true;
+			ctx->changed = true;
+		}
+		goto out;
+	}
+	if (!strcmp(ostate, "stopped")) {
+		rc = ctx_fail(ctx, "%s is attached to %s (stopped); takeover=never: not touching it",
+		    v->id, v->att_instance);
+		goto out;
+	}
+	/* shutting-down, terminated or gone: EC2 detaches the volume itself. */
+	if (!ts->waiting_logged) {
+		log_info(ctx->module, "%s still attached to %s (%s): waiting for EC2 to detach it",
+		    v->id, v->att_instance, ostate);
+		ts->waiting_logged = true;
+	}
+out:
+	free(summary);
+	free(ostate);
+	ec2_call_free(&call);
+	return rc;
+}
+
+static int
+volume_apply(struct hb_ctx *ctx, void *p)
+{
+	struct volume_cfg *c = p;
+	const char *self = md_get(ctx->md, "instance-id");
+	const char *az = md_get(ctx->md, "placement/availability-zone");
+	struct takeover_state ts;
+	struct poller pl;
+	struct vol v;
+	char t[32], *waitfor = NULL, *dev = NULL, *how = NULL, *why = NULL, *label = NULL;
+	int rc = -1, r;
+
+	memset(&ts, 0, sizeof(ts));
+	memset(&v, 0, sizeof(v));
+	fmt_duration(c->timeout_ms, t, sizeof(t));
+	if (self == NULL || az == NULL) {
+		ctx_fail(ctx, "this instance's id and availability zone are unknown (no metadata)");
+		goto out;
+	}
+	if (ctx->aws == NULL) {
+		ctx_fail(ctx, "no AWS client: run needs the instance's metadata and credentials");
+		goto out;
+	}
+	poller_start(&pl, c->timeout_ms, ctx);
+	while ((r = find_volume(ctx, c, az, self, &v)) == 1)
+		if (!poller_wait(&pl)) {
+			label = volume_label(c);
+			ctx_fail(ctx, "EC2 did not answer for %s within %s (throttled or unavailable): "
+			    "giving up", label, t);
+			goto out;
+		}
+	if (r < 0)
+		goto out;
+	waitfor = xasprintf(c->takeover == TAKEOVER_FENCE
+	    ? "stopping it, then detaching (waiting up to %s)"
+	    : "waiting up to %s for it to be gone", t);
+	for (;;) {
+		if ((r = converge_step(ctx, c, &v, self, &ts, waitfor)) < 0)
+			goto out;
+		if (r == 1)
+			break;
+		if (ts.acted) {
+			poller_kick(&pl);
+			ts.acted = false;
+		}
+		if (poller_progress_due(&pl))
+			log_info(ctx->module, "waiting for %s: %s%s%s%s%s (%llds of %s)", v.id,
+			    or_unknown(v.status), v.att_instance ? ", " : "",
+			    v.att_instance ? or_unknown(v.att_state) : "", v.att_instance ? " to " : "",
+			    v.att_instance ? v.att_instance : "", poller_elapsed(&pl) / 1000, t);
+		if (!poller_wait(&pl)) {
+			if (v.att_instance && strcmp(v.att_instance, self))
+				ctx_fail(ctx, "%s is still attached to %s after %s (takeover=%s); "
+				    "%s. The volume was left as it is", v.id, v.att_instance, t,
+				    takeover_names[c->takeover],
+				    c->takeover == TAKEOVER_IF_OWNER_GONE
+				    ? "the owner is still alive: stop or terminate it, or use "
+				      "takeover: fence"
+				    : ts.stop_sent && !ts.detach_sent
+				    ? "it was told to stop (Force), but EC2 never reported it stopped, "
+				      "so nothing was detached"
+				    : "giving up");
+			else
+				ctx_fail(ctx, "%s did not become attached to %s within %s (last state: "
+				    "%s%s%s)", v.id, self, t, or_unknown(v.status),
+				    v.att_state ? "/" : "", v.att_state ? v.att_state : "");
+			goto out;
+		}
+	}
+	/* Invariant 2: the device must be proven to be this volume. */
+	const char *ec2dev = v.att_device ? v.att_device : c->device;
+	for (;;) {
+		enum vdev_result vr = vdev_resolve(v.id, ec2dev, &dev, &how, &why);
+
+		if (vr == VDEV_FOUND)
+			break;
+		if (vr == VDEV_MISMATCH) {
+			ctx_fail(ctx, "%s is attached, but %s: refusing to use it (wrong disk)", v.id,
+			    why);
+			goto out;
+		}
+		if (poller_progress_due(&pl))
+			log_info(ctx->module, "waiting for the block device of %s (%s) to appear", v.id,
+			    ec2dev);
+		if (!poller_wait(&pl)) {
+			ctx_fail(ctx, "%s is attached as %s, but no block device proven to be it "
+			    "appeared within %s (looked for an NVMe controller with serial vol%s, and for "
+			    "%s under its Xen name)", v.id, ec2dev, t, v.id + 4, ec2dev);
+			goto out;
+		}
+	}
+	log_info(ctx->module, "%s is %s (%s)", v.id, dev, how);
+	ctx_set_fact(ctx, "volume.id", "%s", v.id);
+	ctx_set_fact(ctx, "volume.device", "%s", dev);
+	ctx_set_fact(ctx, "volume.az", "%s", or_unknown(v.az));
+	ctx_result(ctx, "%s attached as %s%s%s%s", v.id, dev,
+	    ctx->changed ? "" : " (already attached: nothing changed)",
+	    ts.owner ? ", taken over from " : "", ts.owner ? ts.owner : "");
+	rc = 0;
+out:
+	vol_clear(&v);
+	free(ts.owner);
+	free(waitfor);
+	free(label);
+	free(dev);
+	free(how);
+	free(why);
+	return rc;
+}
+
 const struct module module_volume = {
 	.name = "volume",
 	.summary = "attach the shared EBS volume, taking it over from a dead owner safely",
 	.required_default = true,
 	.parse = volume_parse,
 	.plan = volume_plan,
-	.apply = NULL,
+	.apply = volume_apply,
 	.free = volume_free,
 };

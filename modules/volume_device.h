@@ -1,0 +1,20 @@
+/* volume_device.h: find the block device of an attached EBS volume and prove
+ * it is that volume (DESIGN.md invariant 2). */
+#ifndef HABOOT_VOLUME_DEVICE_H
+#define HABOOT_VOLUME_DEVICE_H
+
+#include <stddef.h>
+
+enum vdev_result {
+	VDEV_FOUND,     /* *path is the proven device */
+	VDEV_NOT_YET,   /* no node yet: the kernel may still be creating it */
+	VDEV_MISMATCH,  /* a node claims the name but belongs to another volume: fatal */
+};
+
+/* volume_id "vol-0abc...", ec2_device as EC2 reports the attachment ("/dev/sdf").
+ * On FOUND, *path (malloc'd) is the device and *how says how it was proven;
+ * on MISMATCH, *why (malloc'd) says what was found instead. */
+enum vdev_result vdev_resolve(const char *volume_id, const char *ec2_device, char **path,
+    char **how, char **why);
+
+#endif
