@@ -502,7 +502,13 @@ def create_volume(st, p, ctx):
         if spec.get("ResourceType") != "volume":
             raise AwsError("InvalidParameterValue",
                            f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.")
-        tags.update({t["Key"]: t.get("Value", "") for t in spec.get("Tags") or []})
+        for t in spec.get("Tags") or []:
+            if t["Key"].lower().startswith("aws:"):
+                raise AwsError("InvalidParameterValue",
+                               "Tag keys starting with 'aws:' are reserved for internal use")
+            if t["Key"] in tags:
+                raise AwsError("InvalidParameterValue", f"Duplicate tag key '{t['Key']}' specified.")
+            tags[t["Key"]] = t.get("Value", "")
     ctx.commit()
     vid = _hexid("vol")
     st.mark_ec2()

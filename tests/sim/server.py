@@ -111,6 +111,7 @@ class Handler(BaseHandler):
                 form = dict(urllib.parse.parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
             form.update(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         entry = {"method": self.command, "path": self.path, "request_id": rid}
+        self.instance_states = None
         service, action = None, form.get("Action")
         try:
             auth = sigv4.parse_authorization(self.headers.get("Authorization"))
@@ -150,7 +151,7 @@ class Handler(BaseHandler):
             else:
                 out = xmlout.query_response(service, op, data, rid)
             entry.update(status=200)
-            st.log_request(entry)
+            self.log_aws(entry)
             headers = {} if service == "ec2" else {"x-amzn-RequestId": rid}
             return self.send_body(200, out, "text/xml", headers)
         except DropConnection:
@@ -159,13 +160,18 @@ class Handler(BaseHandler):
             raise
         except AwsError as e:
             entry.update(status=e.status, error=e.code, message=e.message)
-            st.log_request(entry)
+            self.log_aws(entry)
             return self.send_error_answer(service or "ec2", e, rid)
         except Exception:  # a sim bug: answer like an AWS 500 and keep the traceback for the test
             e = AwsError("InternalError", "sim bug: " + traceback.format_exc(limit=-3), 500)
             entry.update(status=500, error="InternalError", message=traceback.format_exc())
             st.log_request(entry)
             return self.send_error_answer(service or "ec2", e, rid)
+
+    def log_aws(self, entry):
+        if self.instance_states is not None:
+            entry["instance_states"] = self.instance_states
+        self.st.log_request(entry)
 
     def send_error_answer(self, service, e, rid):
         if service == "ec2":
@@ -212,6 +218,10 @@ class Handler(BaseHandler):
         with st.lock:
             if service == "ec2":
                 ctx = ec2.Ctx(st, dry=bool(p.get("DryRun")), stale=stale)
+                if action not in ec2.LAGGABLE:
+                    # What EC2 knew of each instance as the call arrived: tests
+                    # prove orderings with it (no force-detach from a running owner).
+                    self.instance_states = {i: x["state"] for i, x in st.instances.items()}
                 return table[action](st, p, ctx), op
             if service == "route53":
                 q = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
