@@ -32,6 +32,9 @@ PY      = /usr/bin/python3
 
 FUZZ_SECONDS ?= 60
 
+# Keep every object: the sanitizer objects are otherwise "intermediate" to make.
+.SECONDARY:
+
 .PHONY: all static install clean check unit schema-test integration demo deps deps-build \
 	fuzz bench drill
 
@@ -114,11 +117,14 @@ check: deps
 	HABOOT=$(CURDIR)/$(B)/haboot HABOOT_STATIC=$(CURDIR)/$(B)/haboot-static \
 	    $(PY) -m pytest -p no:cacheprovider -q tests/integration
 
+# The whole reference setup for real against the simulator: a loop device as
+# the EBS volume, ganesha as the NFS server, a real NFS client.  Needs root.
 demo: deps
-	$(MAKE) all
+	$(MAKE) all static
 	$(B)/haboot validate examples/nfs.yaml
-	$(B)/haboot plan -f examples/nfs.yaml --metadata instance-id=i-0demo0000000001 \
+	$(B)/haboot plan -f examples/nfs.yaml --metadata instance-id=i-0aaaaaaaaaaaaaaa1 \
 	    --metadata az=us-west-2a --metadata local-ipv4=10.10.10.10
+	$(PY) demo/run.py
 
 # Coverage-guided fuzzing of the manifest parser (libFuzzer, ASan, UBSan).
 fuzz:
@@ -129,4 +135,4 @@ bench: all static
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(B)/obj $(B)/san $(B)/unit $(B)/static $(B)/haboot $(B)/haboot-static
+	rm -rf $(B)/obj $(B)/san $(B)/unit $(B)/static $(B)/haboot $(B)/haboot-static $(B)/fuzz
