@@ -119,6 +119,9 @@ volume_label(const struct volume_cfg *v)
 	return buf_steal(&b);
 }
 
+static void plan_live(struct hb_ctx *ctx, const struct volume_cfg *c, const char *self,
+    const char *az);
+
 static int
 volume_plan(struct hb_ctx *ctx, void *p)
 {
@@ -130,6 +133,8 @@ volume_plan(struct hb_ctx *ctx, void *p)
 
 	fmt_duration(v->timeout_ms, t, sizeof(t));
 	eff_describe(e, EK_READ, "ec2 DescribeVolumes %s: exactly one volume must match", label);
+	if (ctx->aws != NULL && self != NULL)
+		plan_live(ctx, v, self, az);
 	eff_describe(e, EK_CHECK, "the volume is not multi-attach and is in this instance's zone %s%s",
 	    az ? az : "?", v->other_az == OTHER_AZ_FAIL ? " (other_az=fail: stop if not)" : "");
 	if (v->other_az == OTHER_AZ_SNAPSHOT) {
@@ -995,6 +1000,113 @@ out:
 	free(how);
 	free(why);
 	return rc;
+}
+
+/* ---- plan with live reads ---------------------------------------------- */
+
+/* One DryRun call: does the instance role allow this action on these ids?
+ * EC2 answers DryRunOperation when it would have done it. */
+static void
+dry_run(struct hb_ctx *ctx, const char *action, const char *summary, struct aws_params *p)
+{
+	struct aws_error err;
+	struct xml_node *x = NULL;
+	char *e;
+
+	aws_error_init(&err);
+	aws_param(p, "DryRun", "true");
+	if (aws_query(ctx->aws, AWS_EC2, action, p, &x, &err) == 0 ||
+	    aws_error_is(&err, "DryRunOperation")) {
+		eff_describe(ctx->eff, EK_CHECK, "ec2 %s is allowed (DryRun: %s)", action, summary);
+	} else if (aws_error_is(&err, "UnauthorizedOperation")) {
+		eff_describe(ctx->eff, EK_CHECK, "ec2 %s is NOT allowed for this instance role "
+		    "(DryRun: %s): run would fail; add ec2:%s to the role (examples/iam-policy.json)",
+		    action, summary, action);
+	} else {
+		e = aws_error_str(&err);
+		eff_describe(ctx->eff, EK_CHECK, "ec2 %s permission not proven (DryRun: %s): %s",
+		    action, summary, e);
+		free(e);
+	}
+	xml_free(x);
+	aws_error_free(&err);
+}
+
+/* What EC2 says now, and whether the role may do what run would do.  Reads
+ * only: DescribeVolumes, DescribeInstances and DryRun calls. */
+static void
+plan_live(struct hb_ctx *ctx, const struct volume_cfg *c, const char *self, const char *az)
+{
+	struct vol *vs = NULL;
+	struct aws_params p;
+	char *ostate = NULL, *list = NULL;
+	size_t n = 0, here = 0;
+	const struct vol *v = NULL;
+
+	if (describe_volumes(ctx, c->id, c->tag_keys, c->tag_vals, c->ntags, NULL, &vs, &n) != 0) {
+		eff_describe(ctx->eff, EK_READ, "ec2 DescribeVolumes: no answer (%s)",
+		    ctx->message ? ctx->message : "unknown error");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (vs[i].az && az && !strcmp(vs[i].az, az) && vol_live(&vs[i])) {
+			here++;
+			v = &vs[i];
+		}
+	list = vols_list(vs, n);
+	if (n == 0) {
+		eff_describe(ctx->eff, EK_READ, "now: no volume matches: run would fail");
+		goto out;
+	}
+	if (v == NULL || here > 1) {
+		eff_describe(ctx->eff, EK_READ, "now: %s; %s", list, here > 1
+		    ? "several in this zone: run would fail" : c->other_az == OTHER_AZ_SNAPSHOT
+		    ? "none in this zone: run would restore a snapshot here"
+		    : "none in this zone: run would fail (other_az=fail)");
+		goto out;
+	}
+	if (v->att_instance == NULL)
+		eff_describe(ctx->eff, EK_READ, "now: %s is %s in %s: run would attach it", v->id,
+		    or_unknown(v->status), or_unknown(v->az));
+	else if (!strcmp(v->att_instance, self))
+		eff_describe(ctx->eff, EK_READ, "now: %s is %s to this instance as %s: run changes "
+		    "nothing in EC2", v->id, or_unknown(v->att_state), or_unknown(v->att_device));
+	else {
+		if (instance_state(ctx, v->att_instance, &ostate) != 0)
+			ostate = xstrdup("unknown");
+		eff_describe(ctx->eff, EK_READ, "now: %s is %s to %s (%s) as %s: takeover=%s %s",
+		    v->id, or_unknown(v->att_state), v->att_instance, ostate,
+		    or_unknown(v->att_device), takeover_names[c->takeover],
+		    is_running_state(ostate)
+		    ? (c->takeover == TAKEOVER_FENCE ? "would stop it, then detach"
+		       : c->takeover == TAKEOVER_NEVER ? "would fail" : "would wait, and fail if it "
+		       "stays up") : "would wait for EC2 to detach it");
+	}
+	aws_params_init(&p);
+	aws_param(&p, "VolumeId", "%s", v->id);
+	aws_param(&p, "InstanceId", "%s", self);
+	aws_param(&p, "Device", "%s", c->device);
+	dry_run(ctx, "AttachVolume", v->id, &p);
+	aws_params_free(&p);
+	if (v->att_instance && strcmp(v->att_instance, self) && c->takeover != TAKEOVER_NEVER) {
+		aws_params_init(&p);
+		aws_param(&p, "VolumeId", "%s", v->id);
+		aws_param(&p, "InstanceId", "%s", v->att_instance);
+		dry_run(ctx, "DetachVolume", v->id, &p);
+		aws_params_free(&p);
+		if (c->takeover == TAKEOVER_FENCE) {
+			aws_params_init(&p);
+			aws_param(&p, "InstanceId.1", "%s", v->att_instance);
+			dry_run(ctx, "StopInstances", v->att_instance, &p);
+			aws_params_free(&p);
+		}
+	}
+out:
+	free(ctx->message);
+	ctx->message = NULL;
+	free(ostate);
+	free(list);
+	vols_free(vs, n);
 }
 
 const struct module module_volume = {
