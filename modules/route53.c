@@ -156,6 +156,8 @@ r53_parse(struct cfg *c, const struct ynode *n)
 	return r;
 }
 
+static void plan_live(struct hb_ctx *ctx, const struct r53_cfg *r, const char *value);
+
 static int
 r53_plan(struct hb_ctx *ctx, void *p)
 {
@@ -171,6 +173,8 @@ r53_plan(struct hb_ctx *ctx, void *p)
 		eff_describe(e, EK_READ, "metadata %s = %s", r->value, val ? val : "(unknown)");
 	eff_describe(e, EK_READ, "route53 ListResourceRecordSets %s %s", r->name,
 	    type_names[r->type]);
+	if (ctx->aws != NULL)
+		plan_live(ctx, r, val);
 	eff_describe(e, EK_NOTE, "if %s %s already holds %s (ttl %lld): nothing to change", r->name,
 	    type_names[r->type], val ? val : "?", r->ttl);
 	if (r->mode == MODE_SWAP)
@@ -764,6 +768,53 @@ out:
 	free(change_id);
 	free(refusal);
 	return rc;
+}
+
+/* ---- plan with live reads ---------------------------------------------- */
+
+/* What Route53 holds now for the name, and so what run would do.  Reads only. */
+static void
+plan_live(struct hb_ctx *ctx, const struct r53_cfg *r, const char *value)
+{
+	struct zone z = {0};
+	struct rrset cur = {0};
+	struct buf vals;
+	char *fqdn = dns_canon(r->name);
+	const char *type = type_names[r->type];
+
+	buf_init(&vals);
+	if (r->zone_is_id)
+		z.id = xstrdup(str_starts(r->zone, "/hostedzone/") ?
+		    r->zone + strlen("/hostedzone/") : r->zone);
+	else if (zone_by_name(ctx, r->zone, &z) < 0)
+		goto fail;
+	if (rr_read(ctx, &z, fqdn, type, &cur) < 0)
+		goto fail;
+	values_str(&vals, cur.values, cur.nvalues);
+	if (!cur.exists)
+		eff_describe(ctx->eff, EK_READ, "now: zone %s has no %s %s record: run would create "
+		    "it", z.id, fqdn, type);
+	else if (cur.special)
+		eff_describe(ctx->eff, EK_READ, "now: %s %s is %s: run would fail", fqdn, type,
+		    cur.special);
+	else if (value && rr_holds(&cur, r->type, value, r->ttl))
+		eff_describe(ctx->eff, EK_READ, "now: %s %s holds %s (ttl %lld): run changes nothing",
+		    fqdn, type, vals.data ? vals.data : "", cur.ttl);
+	else
+		eff_describe(ctx->eff, EK_READ, "now: %s %s holds %s (ttl %lld): run would point it "
+		    "at %s", fqdn, type, vals.data ? vals.data : "", cur.ttl, value ? value : "?");
+	goto out;
+fail:
+	eff_describe(ctx->eff, EK_READ, "route53: cannot read the record now (%s)",
+	    ctx->message ? ctx->message : "unknown error");
+	free(ctx->message);
+	ctx->message = NULL;
+out:
+	rrset_free(&cur);
+	free(z.id);
+	free(z.name);
+	free(fqdn);
+	buf_free(&vals);
 }
 
 const struct module module_route53 = {

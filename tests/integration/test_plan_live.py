@@ -118,3 +118,31 @@ def test_plan_on_a_converged_instance_says_nothing_changes(sim_for):
     assert "attached to this instance as /dev/sdf: run changes nothing" in r.stdout
     assert "DetachVolume is" not in r.stdout  # no takeover to prove
     assert mutations(sim) == []
+
+
+R53_MANIFEST = """#haboot
+version: 1
+name: nfs
+modules:
+  - route53:
+      zone: helloawsworld.com
+      name: nfs.helloawsworld.com
+      value: local-ipv4
+"""
+
+
+def test_plan_shows_what_route53_holds_now(sim_for):
+    s = seed("never")
+    s["instances"][SELF]["user_data"] = R53_MANIFEST
+    s["zones"]["Z1G9ZB2OW5990Z"]["records"] = [
+        {"name": "nfs.helloawsworld.com.", "type": "A", "ttl": 60, "values": ["10.10.10.99"]}]
+    sim = sim_for(s)
+    r = plan(sim)
+    assert r.returncode == 0, r.stderr
+    assert ("now: nfs.helloawsworld.com. A holds 10.10.10.99 (ttl 60): run would point it at "
+            "10.10.10.10") in r.stdout
+    assert mutations(sim) == []
+    s["zones"]["Z1G9ZB2OW5990Z"]["records"][0]["values"] = ["10.10.10.10"]
+    sim2 = sim_for(s)
+    r = plan(sim2)
+    assert "holds 10.10.10.10 (ttl 60): run changes nothing" in r.stdout
