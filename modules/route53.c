@@ -10,16 +10,13 @@
 #include <strings.h>
 
 #include "../bootstrap/aws.h"
-#include "../bootstrap/backoff.h"
 #include "../bootstrap/log.h"
+#include "../bootstrap/poll.h"
 #include "../bootstrap/util.h"
 #include "module.h"
 
 #define R53_API "/2013-04-01"
 #define R53_TRIES 3             /* read-decide-write rounds when the record moves under us */
-#define POLL_FIRST_MS 250       /* GetChange: notice INSYNC at once, */
-#define POLL_MAX_MS 5000        /* then back off, far below Route53's 5 requests a second */
-#define POLL_PROGRESS_MS 10000
 
 enum rtype { RT_A, RT_AAAA };
 enum rwait { WAIT_INSYNC, WAIT_NONE };
@@ -539,20 +536,19 @@ change_call(void *arg)
 	return 0;
 }
 
-/* Polls GetChange until INSYNC: every 250 ms at first, backing off by half
- * each time to 5 s, within the module's timeout and the run's deadline. */
+/* Polls GetChange until INSYNC with the shared poller (fast at first, then
+ * backing off), within the module's timeout and the run's deadline. */
 static int
 wait_insync(struct hb_ctx *ctx, const struct r53_cfg *r, const char *fqdn, const char *id)
 {
-	long long t0 = mono_ms(), delay = POLL_FIRST_MS, note = t0 + POLL_PROGRESS_MS;
-	long long left = ctx_time_left(ctx);
-	bool by_deadline = left < r->timeout_ms;
-	long long limit = by_deadline ? left : r->timeout_ms, spent;
+	bool by_deadline = ctx_time_left(ctx) < r->timeout_ms;
 	char *path = xasprintf(R53_API "/change/%s", id);
 	char lim[32], took[32];
+	struct poller pl;
 	int rc = -1;
 
-	fmt_duration(limit, lim, sizeof(lim));
+	poller_start(&pl, r->timeout_ms, ctx);
+	fmt_duration(poller_left(&pl), lim, sizeof(lim));
 	for (;;) {
 		struct xml_node *x = NULL;
 		struct aws_error err;
@@ -567,23 +563,17 @@ wait_insync(struct hb_ctx *ctx, const struct r53_cfg *r, const char *fqdn, const
 		snprintf(status, sizeof(status), "%s", xml_text(x, "ChangeInfo/Status") ?
 		    xml_text(x, "ChangeInfo/Status") : "unknown");
 		xml_free(x);
-		spent = mono_ms() - t0;
-		fmt_duration(spent, took, sizeof(took));
+		fmt_duration(poller_elapsed(&pl), took, sizeof(took));
 		if (!strcmp(status, "INSYNC")) {
 			log_info(ctx->module, "change %s is INSYNC after %s", id, took);
 			rc = 0;
 			goto out;
 		}
-		if (spent >= limit)
-			break;
-		if (mono_ms() >= note) {
+		if (poller_progress_due(&pl))
 			log_info(ctx->module, "change %s of %s still %s after %s (waiting up to %s)", id,
 			    fqdn, status, took, lim);
-			note += POLL_PROGRESS_MS;
-		}
-		/* The last sleep ends at the limit, for one last look. */
-		sleep_ms(delay < limit - spent ? delay : limit - spent);
-		delay = delay * 3 / 2 < POLL_MAX_MS ? delay * 3 / 2 : POLL_MAX_MS;
+		if (!poller_wait(&pl))
+			break;
 	}
 	if (by_deadline)
 		ctx_fail(ctx, "deadline passed: change %s of %s still PENDING after %s; the record is "

@@ -8,7 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
-HABOOT = os.path.abspath(os.environ.get("HABOOT", "build/haboot"))
+HABOOT = os.path.abspath(os.environ.get("HABOOT", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "haboot")))
 INSTANCE = "i-0aaaaaaaaaaaaaaa1"
 METADATA = ["--metadata", f"instance-id={INSTANCE}", "--metadata", "local-ipv4=10.10.10.10",
             "--metadata", "az=us-west-2a", "--metadata", "region=us-west-2"]
