@@ -162,6 +162,11 @@ class Handler(BaseHandler):
             entry.update(status=e.status, error=e.code, message=e.message)
             self.log_aws(entry)
             return self.send_error_answer(service or "ec2", e, rid)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (its timeout) while we answered: the answer was
+            # already logged; this is a closed connection, not a sim bug.
+            self.close_connection = True
+            return None
         except Exception:  # a sim bug: answer like an AWS 500 and keep the traceback for the test
             e = AwsError("InternalError", "sim bug: " + traceback.format_exc(limit=-3), 500)
             entry.update(status=500, error="InternalError", message=traceback.format_exc())
