@@ -152,7 +152,7 @@ status_show(const char *path, bool json, FILE *out, char **why)
 	    json_object_is_type(facts, json_type_object) && json_object_object_length(facts) > 0) {
 		fputs("\n", out);
 		json_object_object_foreach(facts, k, v)
-			fprintf(out, "%-28s %s\n", k, json_object_get_string(v));
+			fprintf(out, "%-28s %s\n", k, v ? json_object_get_string(v) : "-");
 	}
 	rc = 0;
 out:

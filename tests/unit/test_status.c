@@ -196,6 +196,22 @@ test_show_errors(void **state)
 	    "\"facts\": {\"a\": 1}}");
 	assert_int_equal(status_show(path, false, f, &why), 0);
 	fclose(f);
+	/* A fact that is JSON null prints as "-", never as "(null)" (UB in printf). */
+	unit_write(path, "{\"facts\": {\"volume.previous_owner\": null}}");
+	f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(status_show(path, false, f, &why), 0);
+	{
+		char out[2048] = "";
+		size_t n;
+
+		rewind(f);
+		n = fread(out, 1, sizeof(out) - 1, f);
+		out[n] = '\0';
+		assert_non_null(strstr(out, "volume.previous_owner"));
+		assert_null(strstr(out, "(null)"));
+	}
+	fclose(f);
 	free(path);
 	unit_rmtree(dir);
 }
