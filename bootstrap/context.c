@@ -23,35 +23,38 @@ ctx_free(struct hb_ctx *ctx)
 	ctx->message = NULL;
 }
 
+/* Sets the module's outcome message and logs it at lvl. */
+static void
+set_message(struct hb_ctx *ctx, enum log_level lvl, const char *fmt, va_list ap)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_vprintf(&b, fmt, ap);
+	hlog(lvl, ctx->module, "%s", b.data);
+	free(ctx->message);
+	ctx->message = buf_steal(&b);
+}
+
 int
 ctx_fail(struct hb_ctx *ctx, const char *fmt, ...)
 {
-	struct buf b;
 	va_list ap;
 
-	buf_init(&b);
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	set_message(ctx, LOG_ERROR, fmt, ap);
 	va_end(ap);
-	log_error(ctx->module, "%s", b.data);
-	free(ctx->message);
-	ctx->message = buf_steal(&b);
 	return -1;
 }
 
 void
 ctx_result(struct hb_ctx *ctx, const char *fmt, ...)
 {
-	struct buf b;
 	va_list ap;
 
-	buf_init(&b);
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	set_message(ctx, LOG_INFO, fmt, ap);
 	va_end(ap);
-	log_info(ctx->module, "%s", b.data);
-	free(ctx->message);
-	ctx->message = buf_steal(&b);
 }
 
 void
