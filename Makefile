@@ -130,6 +130,11 @@ demo: deps
 fuzz:
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# Two instances, one volume, a client: A dies, B takes over, nothing is lost.
+# Needs root (network and mount namespaces, loop devices); check runs it too.
+drill: all static
+	HABOOT_STATIC=$(CURDIR)/$(B)/haboot-static tests/drill/run
+
 # Side-by-side with the reference script and cloud-init; needs root.
 bench: all static
 	$(PY) bench/run.py
