@@ -72,8 +72,8 @@ const char usage_aws[] =
 enum { OPT_IMDS_TIMEOUT = 300, OPT_IMDSV1, OPT_USER_DATA, OPT_BODY, OPT_MAX_ATTEMPTS, OPT_REPEAT,
 	OPT_INTERVAL, OPT_TIMEOUT };
 
-static int
-usage_err(const char *usage, const char *fmt, const char *arg)
+int
+usage_error(const char *usage, const char *fmt, const char *arg)
 {
 	fputs("haboot: ", stderr);
 	fprintf(stderr, fmt, arg);
@@ -169,9 +169,9 @@ cmd_imds(int argc, char **argv)
 	if (optind < argc)
 		path = argv[optind++];
 	if (optind < argc)
-		return usage_err(usage_imds, "imds takes one PATH, not also \"%s\"", argv[optind]);
+		return usage_error(usage_imds, "imds takes one PATH, not also \"%s\"", argv[optind]);
 	if (user_data && *path)
-		return usage_err(usage_imds, "give a PATH or --user-data, not both (\"%s\")", path);
+		return usage_error(usage_imds, "give a PATH or --user-data, not both (\"%s\")", path);
 	if ((m = imds_new(&err)) == NULL) {
 		fprintf(stderr, "haboot: imds: %s\n", err);
 		goto out;
@@ -272,7 +272,7 @@ cmd_aws(int argc, char **argv)
 		case OPT_MAX_ATTEMPTS:
 			attempts = strtol(optarg, &end, 10);
 			if (*end != '\0' || attempts < 1 || attempts > 20) {
-				rc = usage_err(usage_aws, "--max-attempts %s: give a number from 1 to 20",
+				rc = usage_error(usage_aws, "--max-attempts %s: give a number from 1 to 20",
 				    optarg);
 				goto out;
 			}
@@ -280,7 +280,7 @@ cmd_aws(int argc, char **argv)
 		case OPT_REPEAT:
 			repeat = strtol(optarg, &end, 10);
 			if (*end != '\0' || repeat < 1 || repeat > 10000) {
-				rc = usage_err(usage_aws, "--repeat %s: give a number from 1 to 10000",
+				rc = usage_error(usage_aws, "--repeat %s: give a number from 1 to 10000",
 				    optarg);
 				goto out;
 			}
@@ -293,7 +293,7 @@ cmd_aws(int argc, char **argv)
 			if (duration_arg(usage_aws, "--timeout", optarg, &timeout) < 0)
 				goto out;
 			if (timeout < 100) {
-				rc = usage_err(usage_aws, "--timeout %s: give at least 100ms", optarg);
+				rc = usage_error(usage_aws, "--timeout %s: give at least 100ms", optarg);
 				goto out;
 			}
 			break;
@@ -315,12 +315,12 @@ cmd_aws(int argc, char **argv)
 		}
 	}
 	if (argc - optind < 2) {
-		rc = usage_err(usage_aws, "%s", "aws needs a SERVICE and an ACTION (or METHOD PATH)");
+		rc = usage_error(usage_aws, "%s", "aws needs a SERVICE and an ACTION (or METHOD PATH)");
 		goto out;
 	}
 	const char *sname = argv[optind], *action = argv[optind + 1];
 	if ((svc = aws_service_find(sname)) < 0) {
-		rc = usage_err(usage_aws, "unknown service \"%s\" (known: ec2, route53, sns, "
+		rc = usage_error(usage_aws, "unknown service \"%s\" (known: ec2, route53, sns, "
 		    "monitoring, autoscaling)", sname);
 		goto out;
 	}
@@ -328,7 +328,7 @@ cmd_aws(int argc, char **argv)
 	const char *path = NULL;
 	if (rest) {
 		if (!http_method(action) || argc - optind != 3) {
-			rc = usage_err(usage_aws, "%s is a REST API: give METHOD PATH, like route53 GET "
+			rc = usage_error(usage_aws, "%s is a REST API: give METHOD PATH, like route53 GET "
 			    "/2013-04-01/hostedzone/Z1/rrset", sname);
 			goto out;
 		}
@@ -344,7 +344,7 @@ cmd_aws(int argc, char **argv)
 		}
 	} else {
 		if (body_file != NULL) {
-			rc = usage_err(usage_aws, "--body is for route53; %s takes KEY=VALUE parameters",
+			rc = usage_error(usage_aws, "--body is for route53; %s takes KEY=VALUE parameters",
 			    sname);
 			goto out;
 		}
@@ -352,7 +352,7 @@ cmd_aws(int argc, char **argv)
 			const char *eq = strchr(argv[i], '=');
 
 			if (eq == NULL || eq == argv[i]) {
-				rc = usage_err(usage_aws, "parameter \"%s\" is not KEY=VALUE", argv[i]);
+				rc = usage_error(usage_aws, "parameter \"%s\" is not KEY=VALUE", argv[i]);
 				goto out;
 			}
 			char *k = xstrndup(argv[i], (size_t)(eq - argv[i]));

@@ -119,16 +119,6 @@ struct cli {
 	bool imdsv1;
 };
 
-static int
-usage_error(const char *usage, const char *fmt, const char *arg)
-{
-	fputs("haboot: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs("\n\n", stderr);
-	fputs(usage, stderr);
-	return EXIT_USAGE;
-}
-
 /* Options shared by plan and run. */
 static int
 parse_cmd_opts(int argc, char **argv, const char *usage, bool allow_json, bool allow_file,
