@@ -110,12 +110,29 @@ schema-test: $(B)/haboot
 integration: $(B)/haboot
 	HABOOT=$(CURDIR)/$(B)/haboot $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
+# haboot itself under AddressSanitizer, UndefinedBehaviorSanitizer and
+# LeakSanitizer: the integration tests run it, so every path they drive
+# (failures included) is checked for memory errors and leaks.
+$(B)/haboot-asan: $(SAN_OBJS) $(B)/san/bootstrap/main.o
+	@echo "  LD      $@"
+	@$(SAN_CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
+
+# Sanitizer reports go to files, not to the stderr the tests read; any file
+# there afterwards fails check.
+SAN_LOG = $(CURDIR)/$(B)/sanitizer-log
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:exitcode=86:log_path=$(SAN_LOG)/asan \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(SAN_LOG)/ubsan
+
 check: deps
-	$(MAKE) all static
+	$(MAKE) all static $(B)/haboot-asan
 	$(MAKE) unit
 	tests/fuzz/run.sh 10
-	HABOOT=$(CURDIR)/$(B)/haboot HABOOT_STATIC=$(CURDIR)/$(B)/haboot-static \
+	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
+	$(SAN_ENV) HABOOT=$(CURDIR)/$(B)/haboot-asan HABOOT_STATIC=$(CURDIR)/$(B)/haboot-static \
 	    $(PY) -m pytest -p no:cacheprovider -q tests/integration
+	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
+	    echo "sanitizer reports from haboot during the integration tests:"; \
+	    cat $(SAN_LOG)/*; exit 1; fi
 
 # The whole reference setup for real against the simulator: a loop device as
 # the EBS volume, ganesha as the NFS server, a real NFS client.  Needs root.
@@ -140,4 +157,5 @@ bench: all static
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(B)/obj $(B)/san $(B)/unit $(B)/static $(B)/haboot $(B)/haboot-static $(B)/fuzz
+	rm -rf $(B)/obj $(B)/san $(B)/unit $(B)/static $(B)/haboot $(B)/haboot-static $(B)/fuzz \
+	    $(B)/haboot-asan $(B)/sanitizer-log
