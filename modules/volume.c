@@ -736,6 +736,7 @@ is_running_state(const char *s)
 struct takeover_state {
 	bool attach_sent, detach_sent, stop_sent, retried, waiting_logged;
 	bool acted;  /* a mutating call went out: poll fast again */
+	int stopped_seen; /* consecutive looks at the owner that EC2 answered "stopped" */
 	long long attach_at;
 	char *owner;
 };
@@ -825,6 +826,8 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 		rc = r < 0 ? -1 : 0;
 		goto out;
 	}
+	if (strcmp(ostate, "stopped") != 0)
+		ts->stopped_seen = 0;
 	if (is_running_state(ostate)) {
 		if (c->takeover == TAKEOVER_NEVER) {
 			rc = ctx_fail(ctx, "%s is in use by %s (%s); takeover=never: not touching it",
@@ -855,9 +858,15 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 		goto out;
 	}
 	if (!strcmp(ostate, "stopped") && c->takeover != TAKEOVER_NEVER) {
-		/* Invariant 3: reached only once EC2 reports the owner stopped. */
+		/* Invariant 3: reached only once EC2 reports the owner stopped.  A
+		 * forced detach waits for a second look saying so: DescribeInstances
+		 * is eventually consistent, and one stale answer must not be enough. */
 		if (ts->detach_sent)
 			goto out;
+		if (c->takeover == TAKEOVER_FENCE && ++ts->stopped_seen < 2) {
+			ts->acted = true; /* look again at once */
+			goto out;
+		}
 		call.action = "DetachVolume";
 		aws_param(&call.p, "VolumeId", "%s", v->id);
 		aws_param(&call.p, "InstanceId", "%s", v->att_instance);

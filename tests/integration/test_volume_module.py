@@ -392,6 +392,24 @@ def test_fence_never_detaches_while_the_owner_is_still_stopping(lab):
     assert f"still attached to {OWNER}" in r.message
 
 
+def test_fence_does_not_force_detach_on_one_stale_stopped(lab):
+    """INVARIANT 3 under eventual consistency: the owner was stopped and has been
+    started again, but DescribeInstances first answers from the stale view
+    ("stopped").  One such answer must not trigger a forced detach from what is
+    a running instance: haboot looks again, sees it running, fences it first."""
+    lab.instance(SELF)
+    seed_owner(lab, state="stopped")
+    lab.c.set_instance_state(OWNER, "running")  # the lag view remembers "stopped"
+    lab.c.fault("ec2", "lag", action="DescribeInstances", count=1)
+    lab.c.clear_requests()
+    r = lab.run(SELF, {"takeover": "fence", "timeout": "6s"})
+    assert r.rc == 0, r
+    assert_no_detach_from_live_owner(lab)
+    seq = [(m["action"], m["instance_states"][OWNER]) for m in lab.mutations()]
+    assert seq[0] == ("StopInstances", "running"), seq
+    assert ("DetachVolume", "stopped") in seq, seq
+
+
 def test_fence_whose_stop_is_refused_detaches_nothing(lab):
     """INVARIANT 3: StopInstances is denied (no permission): the owner keeps
     running, so nothing is detached; the error says what to grant."""
