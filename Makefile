@@ -35,7 +35,7 @@ FUZZ_SECONDS ?= 60
 # Keep every object: the sanitizer objects are otherwise "intermediate" to make.
 .SECONDARY:
 
-.PHONY: all static install clean check unit schema-test integration demo deps deps-build \
+.PHONY: all static install install-static clean check unit schema-test integration demo deps deps-build \
 	fuzz bench drill
 
 all: $(B)/haboot
@@ -83,6 +83,14 @@ static: $(B)/haboot-static
 install: $(B)/haboot
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(B)/haboot $(DESTDIR)$(SBINDIR)/haboot
+	install -m 0644 man/haboot.8 $(DESTDIR)$(MANDIR)/man8/haboot.8
+	install -m 0644 man/haboot.yaml.5 $(DESTDIR)$(MANDIR)/man5/haboot.yaml.5
+
+# What goes into an AMI: the static binary, which runs on Amazon Linux,
+# Debian and Ubuntu alike, with no library to match.
+install-static: $(B)/haboot-static
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 $(B)/haboot-static $(DESTDIR)$(SBINDIR)/haboot
 	install -m 0644 man/haboot.8 $(DESTDIR)$(MANDIR)/man8/haboot.8
 	install -m 0644 man/haboot.yaml.5 $(DESTDIR)$(MANDIR)/man5/haboot.yaml.5
 
