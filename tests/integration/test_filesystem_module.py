@@ -21,6 +21,8 @@ import zlib
 
 import pytest
 
+import nfsfixture
+
 HABOOT = os.path.abspath(os.environ.get("HABOOT", "build/haboot"))
 MiB = 1024 * 1024
 
@@ -42,33 +44,8 @@ HB_ENV = dict(os.environ, AWS_EC2_METADATA_DISABLED="true",
 
 # ---- a private mount namespace ---------------------------------------------
 
-class Namespace:
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "--", "sleep", "3600"])
-        mine = os.readlink("/proc/self/ns/mnt")
-        for _ in range(500):
-            try:
-                if os.readlink(f"/proc/{self.proc.pid}/ns/mnt") != mine:
-                    with open(f"/proc/{self.proc.pid}/comm") as f:
-                        if f.read().strip() == "sleep":
-                            return
-            except OSError:
-                pass
-            time.sleep(0.01)
-        self.proc.kill()
-        raise RuntimeError("the private mount namespace did not come up")
-
-    def argv(self, argv):
-        return ["nsenter", "-t", str(self.proc.pid), "-m", "--"] + list(argv)
-
-    def run(self, argv, check=True, **kw):
-        return subprocess.run(self.argv(argv), check=check, capture_output=True, text=True,
-                              **kw)
-
-    def path(self, p):
-        """p as seen inside the namespace (with its mounts)."""
-        return f"/proc/{self.proc.pid}/root{p}"
+class Namespace(nfsfixture.Namespace):
+    """nfsfixture's namespace, plus what these tests read of its mount table."""
 
     def mounts(self):
         out = []
@@ -164,7 +141,7 @@ class World:
         argv = [HABOOT, cmd, "-f", manifest, "--metadata", f"instance-id={instance}"]
         if cmd == "run":
             argv += ["--status-file", self.status]
-        r = self.ns.run(argv, check=False, env=HB_ENV, timeout=120)
+        r = self.ns.run(argv, check=False, env=HB_ENV)
         r.report = None
         if cmd == "run" and os.path.exists(self.status):
             with open(self.status) as f:
