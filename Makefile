@@ -101,7 +101,7 @@ $(B)/san/%.o: %.c $(HDRS)
 	@echo "  CC      $< (asan+ubsan)"
 	@$(SAN_CC) -std=c11 $(WARN) $(SAN_FLAGS) $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS)) -c -o $@ $<
 
-$(B)/unit/%: tests/unit/%.c $(SAN_OBJS) tests/unit/unit.h
+$(B)/unit/%: tests/unit/%.c $(SAN_OBJS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CCLD    $@"
 	@$(SAN_CC) -std=c11 $(WARN) $(SAN_FLAGS) $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS) cmocka) \

@@ -6,6 +6,7 @@
 
 #include "../../bootstrap/manifest.h"
 #include "../../bootstrap/util.h"
+#include "unit_gzip.h"
 #include "../../modules/module.h"
 
 #define EXAMPLE "examples/nfs.yaml"
@@ -24,28 +25,6 @@ has_msg(const struct diag *d, const char *needle)
 		if (strstr(d->msgs[i].text, needle) != NULL)
 			return true;
 	return false;
-}
-
-static void
-gzip_bytes(const void *s, size_t n, struct buf *out)
-{
-	z_stream zs;
-	unsigned char chunk[4096];
-	int zr;
-
-	memset(&zs, 0, sizeof(zs));
-	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
-	    Z_OK);
-	zs.next_in = (unsigned char *)(uintptr_t)s;
-	zs.avail_in = (uInt)n;
-	do {
-		zs.next_out = chunk;
-		zs.avail_out = sizeof(chunk);
-		zr = deflate(&zs, Z_FINISH);
-		buf_add(out, chunk, sizeof(chunk) - zs.avail_out);
-	} while (zr == Z_OK);
-	assert_int_equal(zr, Z_STREAM_END);
-	deflateEnd(&zs);
 }
 
 static void

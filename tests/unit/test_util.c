@@ -8,6 +8,7 @@
 #include "unit.h"
 
 #include "../../bootstrap/util.h"
+#include "unit_gzip.h"
 
 static void
 test_duration_accepted(void **state)
@@ -344,29 +345,6 @@ test_mkdir_p(void **state)
 	free(deep);
 	free(file);
 	unit_rmtree(dir);
-}
-
-/* gzip bytes of s, as `gzip` makes them. */
-static void
-gzip_bytes(const void *s, size_t n, struct buf *out)
-{
-	z_stream zs;
-	unsigned char chunk[4096];
-	int zr;
-
-	memset(&zs, 0, sizeof(zs));
-	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
-	    Z_OK);
-	zs.next_in = (unsigned char *)(uintptr_t)s;
-	zs.avail_in = (uInt)n;
-	do {
-		zs.next_out = chunk;
-		zs.avail_out = sizeof(chunk);
-		zr = deflate(&zs, Z_FINISH);
-		buf_add(out, chunk, sizeof(chunk) - zs.avail_out);
-	} while (zr == Z_OK);
-	assert_int_equal(zr, Z_STREAM_END);
-	deflateEnd(&zs);
 }
 
 static void
