@@ -11,13 +11,15 @@ CC      ?= cc
 PKGS     = libcurl json-c yaml-0.1 expat openssl zlib
 WARN     = -Wall -Wextra -Werror -Wformat-security -Wvla -Wshadow
 CFLAGS  ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -DHABOOT_VERSION='"$(VERSION)"'
+# Includes name their layer: "aws/imds.h", "manifest/cfg.h", "volume/device.h".
+# -iquote, not -I: bootstrap/poll.h must not hide <poll.h>.
+CPPFLAGS += -D_GNU_SOURCE -DHABOOT_VERSION='"$(VERSION)"' -iquote bootstrap -iquote modules
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-SRCS     = $(wildcard bootstrap/*.c) $(wildcard modules/*.c)
+SRCS     = $(wildcard bootstrap/*.c bootstrap/*/*.c modules/*.c modules/*/*.c)
 LIB_SRCS = $(filter-out bootstrap/main.c,$(SRCS))
-HDRS     = $(wildcard bootstrap/*.h) $(wildcard modules/*.h)
+HDRS     = $(wildcard bootstrap/*.h bootstrap/*/*.h modules/*.h modules/*/*.h)
 B        = build
 OBJS     = $(SRCS:%.c=$(B)/obj/%.o)
 

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aws.h"
+#include "aws/aws.h"
+#include "aws/imds.h"
 #include "backoff.h"
-#include "imds.h"
 #include "log.h"
-#include "manifest.h"
+#include "manifest/manifest.h"
 #include "runner.h"
 #include "util.h"
 

@@ -6,7 +6,7 @@
 
 #include "effects.h"
 #include "kv.h"
-#include "metadata.h"
+#include "manifest/metadata.h"
 
 struct aws;
 struct run_status;

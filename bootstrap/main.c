@@ -5,16 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../modules/module.h"
-#include "aws.h"
+#include "aws/aws.h"
+#include "aws/imds.h"
 #include "cli_debug.h"
 #include "context.h"
-#include "diag.h"
 #include "effects.h"
-#include "imds.h"
 #include "log.h"
-#include "manifest.h"
-#include "metadata.h"
+#include "manifest/diag.h"
+#include "manifest/manifest.h"
+#include "manifest/metadata.h"
+#include "module.h"
 #include "runner.h"
 #include "status.h"
 #include "util.h"

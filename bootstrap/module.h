@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "../bootstrap/cfg.h"
-#include "../bootstrap/context.h"
+#include "context.h"
+#include "manifest/cfg.h"
 
 struct module {
 	const char *name;

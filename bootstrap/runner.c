@@ -7,9 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../modules/module.h"
-#include "aws.h"
+#include "asg.h"
+#include "aws/aws.h"
 #include "log.h"
+#include "module.h"
 #include "status.h"
 #include "util.h"
 
@@ -200,111 +201,6 @@ run_module(struct runner *R, size_t i)
 	save_status(&R->st, R->o->status_path);
 }
 
-/* An Auto Scaling call made through the effects layer. */
-struct asg_call {
-	struct aws *aws;
-	const char *action;
-	struct aws_params p;
-	struct aws_error err;
-};
-
-static int
-asg_call_do(void *arg)
-{
-	struct asg_call *c = arg;
-	struct xml_node *x = NULL;
-	int rc;
-
-	rc = aws_query(c->aws, AWS_AUTOSCALING, c->action, &c->p, &x, &c->err);
-	xml_free(x);
-	return rc;
-}
-
-/* Makes the call; *why (malloc'd) says why it failed. */
-static int
-asg_call(struct hb_ctx *ctx, struct asg_call *c, const char *summary, char **why)
-{
-	*why = NULL;
-	if (ctx->aws == NULL) {
-		*why = xstrdup("no AWS client");
-		return -1;
-	}
-	c->aws = ctx->aws;
-	if (eff_aws(ctx->eff, "autoscaling", summary, asg_call_do, c) == 0)
-		return 0;
-	*why = aws_error_str(&c->err);
-	return -1;
-}
-
-static void
-mark_unhealthy(struct runner *R, const char *self)
-{
-	struct asg_call c = {.action = "SetInstanceHealth"};
-	char *summary, *why = NULL;
-
-	if (self == NULL) {
-		R->policy = xstrdup("mark-unhealthy: SetInstanceHealth not sent: this instance's id "
-		    "is unknown");
-		log_error("haboot", "%s", R->policy);
-		return;
-	}
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
-	aws_param(&c.p, "InstanceId", "%s", self);
-	aws_param(&c.p, "HealthStatus", "Unhealthy");
-	/* The grace period is for instances still booting; this one has given up. */
-	aws_param(&c.p, "ShouldRespectGracePeriod", "false");
-	summary = xasprintf("SetInstanceHealth %s Unhealthy: the group replaces it now", self);
-	if (asg_call(R->ctx, &c, summary, &why) == 0)
-		R->policy = xasprintf("mark-unhealthy: %s set Unhealthy; the group replaces it",
-		    self);
-	else {
-		R->policy = xasprintf("mark-unhealthy: SetInstanceHealth %s Unhealthy FAILED: %s; "
-		    "the group replaces it only when its own health check fails", self, why);
-		log_error("haboot", "%s", R->policy);
-	}
-	free(why);
-	free(summary);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
-}
-
-static void
-complete_hook(struct runner *R, const char *self, bool ok)
-{
-	const struct manifest *m = R->m;
-	struct asg_call c = {.action = "CompleteLifecycleAction"};
-	const char *result = ok ? "CONTINUE" : "ABANDON";
-	char *summary, *why = NULL;
-
-	if (self == NULL) {
-		R->hook = xasprintf("%s %s not sent: this instance's id is unknown", m->hook_name,
-		    result);
-		log_error("haboot", "lifecycle hook %s", R->hook);
-		return;
-	}
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
-	aws_param(&c.p, "LifecycleHookName", "%s", m->hook_name);
-	aws_param(&c.p, "AutoScalingGroupName", "%s", m->hook_group);
-	aws_param(&c.p, "LifecycleActionResult", "%s", result);
-	aws_param(&c.p, "InstanceId", "%s", self);
-	summary = xasprintf("CompleteLifecycleAction %s (group %s) for %s: %s", m->hook_name,
-	    m->hook_group, self, result);
-	if (asg_call(R->ctx, &c, summary, &why) == 0)
-		R->hook = xasprintf("%s %s sent", m->hook_name, result);
-	else {
-		/* The group then waits for the hook's timeout and applies its default. */
-		R->hook = xasprintf("%s %s FAILED: %s; the group applies the hook's default "
-		    "result when its heartbeat timeout ends", m->hook_name, result, why);
-		log_error("haboot", "lifecycle hook %s", R->hook);
-	}
-	free(why);
-	free(summary);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
-}
-
 /* A few short lines for the serial console, which GetConsoleOutput shows
  * without SSH: outcome, each module's state and time, the first error. */
 static void
@@ -423,7 +319,7 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 		    m->mods[failed_at].mod->name, on_failure_name(m->on_failure));
 		/* Replacement first: the failover budget is what the service loses. */
 		if (m->on_failure == ONF_MARK_UNHEALTHY)
-			mark_unhealthy(&R, self);
+			R.policy = asg_mark_unhealthy(ctx, self);
 		else
 			R.policy = xasprintf("halt: stopped at %s; later modules skipped",
 			    m->mods[failed_at].mod->name);
@@ -438,7 +334,8 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 	if (m->hook_name != NULL) {
 		ctx->module = "haboot";
 		ctx->eff->module = "haboot";
-		complete_hook(&R, self, failed_at == m->nmods);
+		R.hook = asg_complete_hook(ctx, m->hook_name, m->hook_group, self,
+		    failed_at == m->nmods);
 		R.st.hook = R.hook;
 	}
 	R.st.finished = wall_ms();

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "context.h"
-#include "manifest.h"
+#include "manifest/manifest.h"
 
 /* Exit codes, documented in haboot(8). */
 enum {

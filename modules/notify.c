@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bootstrap/aws.h"
-#include "../bootstrap/status.h"
-#include "../bootstrap/util.h"
+#include "aws/aws.h"
 #include "module.h"
+#include "status.h"
+#include "util.h"
 
 #define SUBJECT_MAX 99    /* SNS refuses subjects of 100 characters or more */
 #define TAKEOVER_METRIC "TakeoverSeconds"

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../bootstrap/aws.h"
-#include "../bootstrap/log.h"
-#include "../bootstrap/poll.h"
-#include "../bootstrap/util.h"
+#include "aws/aws.h"
+#include "log.h"
 #include "module.h"
+#include "poll.h"
+#include "util.h"
 
 #define R53_API "/2013-04-01"
 #define R53_TRIES 3             /* read-decide-write rounds when the record moves under us */

@@ -81,7 +81,7 @@ def module(name, desc, body):
         "additionalProperties": False,
     }, body
 
-# exports.c nfs_options, check_nfs_option, check_option_value; exports_render.c
+# exports.c nfs_options, check_nfs_option, check_option_value; exports/render.c
 # opposites and ganesha_refused.
 NFS_FLAGS = ["rw", "ro", "sync", "async", "secure", "insecure", "wdelay", "no_wdelay", "hide",
     "nohide", "crossmnt", "subtree_check", "no_subtree_check", "insecure_locks",

@@ -13,7 +13,7 @@
 #include "http.h"
 #include "imds.h"
 #include "log.h"
-#include "metadata.h"
+#include "manifest/metadata.h"
 #include "sigv4.h"
 
 #define DEFAULT_ATTEMPTS 3

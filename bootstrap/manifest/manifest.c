@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../modules/module.h"
 #include "cfg.h"
+#include "module.h"
 #include "util.h"
 #include "yamltree.h"
 

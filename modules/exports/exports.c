@@ -4,7 +4,7 @@
  * ganesha.conf %includes), rendered deterministically: when it already holds
  * the same bytes, nothing is rewritten or restarted.  Before anything is
  * written, every export path is proven to be on the signed volume
- * (exports_guard.c); after a restart, the server must answer (exports_ready.c).
+ * (guard.c); after a restart, the server must answer (ready.c).
  * An unchanged file whose server does not answer is restarted, not rewritten:
  * with the server's unit disabled at boot (haboot starts it once the volume
  * is mounted), a rebooted instance is served again and never serves the bare
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bootstrap/log.h"
 #include "exports.h"
+#include "log.h"
 #include "module.h"
 
 static const char *const server_names[] = {"kernel", "ganesha", NULL};

@@ -1,13 +1,13 @@
 /* exports.h: the exports module's parts (parse in exports.c, file rendering in
- * exports_render.c, volume proof in exports_guard.c, readiness in exports_ready.c). */
+ * render.c, volume proof in guard.c, readiness in ready.c). */
 #ifndef HABOOT_EXPORTS_H
 #define HABOOT_EXPORTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../bootstrap/context.h"
-#include "../bootstrap/util.h"
+#include "context.h"
+#include "util.h"
 
 enum exports_server { SERVER_KERNEL, SERVER_GANESHA };
 
@@ -19,7 +19,7 @@ enum exports_server { SERVER_KERNEL, SERVER_GANESHA };
  * server taking the volume over can let clients reclaim their state. */
 #define EXPORTS_RECOVERY_DIR ".haboot/nfs-recovery"
 
-/* Defaults (see the comments in exports_render.c for why these values). */
+/* Defaults (see the comments in render.c for why these values). */
 #define EXPORTS_CHECK_HOST "127.0.0.1"
 #define EXPORTS_CHECK_PORT 2049
 #define EXPORTS_CHECK_TIMEOUT_MS (30 * 1000)
@@ -53,7 +53,7 @@ struct exports_cfg {
 	long long lease_s, grace_s;
 };
 
-/* exports_render.c */
+/* render.c */
 /* NULL if opt (already known to exportfs) can be honoured by NFS-Ganesha, else why not. */
 const char *exports_ganesha_refuses(const char *opt);
 /* NULL if the options of one export agree with each other, else why not (static or in why). */
@@ -67,11 +67,11 @@ char *exports_recovery_root(const struct exports_cfg *x, const char *mountpoint)
 /* Does data start with the marker line? */
 bool exports_is_ours(const char *data, size_t len);
 
-/* exports_guard.c: invariant 4.  0 when every export path lies on a volume
+/* guard.c: invariant 4.  0 when every export path lies on a volume
  * whose signature file is there right now; else -1 after ctx_fail. */
 int exports_prove_volume(struct hb_ctx *ctx, const struct exports_cfg *x);
 
-/* exports_ready.c */
+/* ready.c */
 /* One TCP connect attempt; 0 if it was accepted, else -1 and why. */
 int exports_probe(const char *host, int port, long long timeout_ms, char *why, size_t whylen);
 /* Connects until accepted or timeout_ms passes, logging progress; 0 or -1 and why. */

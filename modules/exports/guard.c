@@ -1,4 +1,4 @@
-/* exports_guard.c: invariant 4, never export a volume without its signature file.
+/* guard.c: invariant 4, never export a volume without its signature file.
  *
  * The rule, checked right before anything is written or restarted:
  *  - When the filesystem module ran (fact filesystem.mountpoint), that
@@ -19,8 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../bootstrap/log.h"
 #include "exports.h"
+#include "log.h"
 
 /* realpath into a fresh string, or NULL with errno. */
 static char *

@@ -1,4 +1,4 @@
-/* exports_ready.c: does the NFS server answer?  A bounded TCP connect loop on
+/* ready.c: does the NFS server answer?  A bounded TCP connect loop on
  * the NFS port, plus, for NFS-Ganesha, its log: ganesha starts and listens even
  * when it rejected every EXPORT block, so a listening port alone proves little. */
 #include <arpa/inet.h>
@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../bootstrap/log.h"
 #include "exports.h"
+#include "log.h"
 
 #define LOG_SCAN_MAX (1024 * 1024)
 #define LOG_LINES_MAX 5

@@ -1,4 +1,4 @@
-/* exports_render.c: the one file haboot owns for the NFS server, rendered the
+/* render.c: the one file haboot owns for the NFS server, rendered the
  * same way by plan and apply, byte for byte the same for the same manifest
  * (no dates, no host names) so an unchanged manifest means no rewrite. */
 #include <stdio.h>

@@ -24,10 +24,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "../bootstrap/blkprobe.h"
-#include "../bootstrap/log.h"
-#include "../bootstrap/util.h"
+#include "blkprobe.h"
+#include "log.h"
 #include "module.h"
+#include "util.h"
 
 enum fs_type { FS_EXT4, FS_XFS };
 enum fs_format { FORMAT_NEVER, FORMAT_IF_BLANK };

@@ -1,4 +1,4 @@
-/* volume_device.c: EBS volume -> block device, with proof.
+/* device.c: EBS volume -> block device, with proof.
  *
  * Nitro instances expose EBS volumes as NVMe namespaces whose controller
  * serial is the volume id without its dash ("vol0abc..."); the name the
@@ -6,7 +6,7 @@
  * Xen instances name /dev/sdf as /dev/xvdf and carry no serial.  A node found
  * by name is accepted only if no NVMe controller claims it with another
  * serial: a mismatch means the wrong disk and is fatal. */
-#include "volume_device.h"
+#include "device.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "../bootstrap/util.h"
+#include "util.h"
 
 #define NVME_CLASS "/sys/class/nvme"
 #define BY_ID_PREFIX "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_"

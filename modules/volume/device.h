@@ -1,4 +1,4 @@
-/* volume_device.h: find the block device of an attached EBS volume and prove
+/* device.h: find the block device of an attached EBS volume and prove
  * it is that volume (DESIGN.md invariant 2). */
 #ifndef HABOOT_VOLUME_DEVICE_H
 #define HABOOT_VOLUME_DEVICE_H

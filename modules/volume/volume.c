@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bootstrap/aws.h"
-#include "../bootstrap/log.h"
-#include "../bootstrap/poll.h"
-#include "../bootstrap/util.h"
-#include "../bootstrap/xml.h"
+#include "aws/aws.h"
+#include "aws/xml.h"
+#include "device.h"
+#include "log.h"
 #include "module.h"
-#include "volume_device.h"
+#include "poll.h"
+#include "util.h"
 
 enum takeover { TAKEOVER_NEVER, TAKEOVER_IF_OWNER_GONE, TAKEOVER_FENCE };
 enum other_az { OTHER_AZ_FAIL, OTHER_AZ_SNAPSHOT };

@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../bootstrap/context.h"
-#include "../../bootstrap/diag.h"
-#include "../../bootstrap/effects.h"
-#include "../../bootstrap/log.h"
-#include "../../bootstrap/manifest.h"
-#include "../../bootstrap/metadata.h"
-#include "../../bootstrap/runner.h"
+#include "context.h"
+#include "effects.h"
+#include "log.h"
+#include "manifest/diag.h"
+#include "manifest/manifest.h"
+#include "manifest/metadata.h"
+#include "runner.h"
 
 static FILE *devnull;
 

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 out=build/fuzz
 cc=${FUZZ_CC:-clang}
 pkgs="libcurl json-c yaml-0.1 expat openssl zlib"
-srcs=$(ls bootstrap/*.c modules/*.c | grep -v '^bootstrap/main\.c$')
+srcs=$(ls bootstrap/*.c bootstrap/*/*.c modules/*.c modules/*/*.c | grep -v '^bootstrap/main\.c$')
 mkdir -p "$out/corpus" "$out/artifacts"
 
 build() { # build BINARY EXTRA-FLAGS...
@@ -20,7 +20,7 @@ build() { # build BINARY EXTRA-FLAGS...
     shift
     # shellcheck disable=SC2086
     "$cc" -std=c11 -Wall -Wextra -Werror -Wvla -Wshadow -D_GNU_SOURCE \
-        -O1 -g -fno-omit-frame-pointer "$@" $(pkg-config --cflags $pkgs) \
+        -iquote bootstrap -iquote modules -O1 -g -fno-omit-frame-pointer "$@" $(pkg-config --cflags $pkgs) \
         -o "$bin" tests/fuzz/fuzz_manifest.c $srcs $(pkg-config --libs $pkgs)
 }
 

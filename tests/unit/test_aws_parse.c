@@ -5,8 +5,8 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/aws.h"
-#include "../../bootstrap/creds.h"
+#include "aws/aws.h"
+#include "aws/creds.h"
 
 static void
 parse(long status, const char *body, const char *hdr_rid, struct aws_error *e)

@@ -8,8 +8,8 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/blkprobe.h"
-#include "../../bootstrap/exec.h"
+#include "exec.h"
+#include "filesystem/blkprobe.h"
 
 #define MiB (1024ULL * 1024)
 

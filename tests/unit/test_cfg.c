@@ -1,8 +1,8 @@
 /* test_cfg.c: typed reads of manifest values and the shared value checks. */
 #include "unit.h"
 
-#include "../../bootstrap/cfg.h"
-#include "../../bootstrap/util.h"
+#include "manifest/cfg.h"
+#include "util.h"
 
 struct fx {
 	struct diag d;

@@ -4,8 +4,8 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/effects.h"
-#include "../../bootstrap/log.h"
+#include "effects.h"
+#include "log.h"
 
 static int aws_calls;
 

@@ -5,8 +5,8 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/exec.h"
-#include "../../bootstrap/util.h"
+#include "exec.h"
+#include "util.h"
 
 static void
 test_exit_codes(void **state)

@@ -4,7 +4,7 @@
 
 #include "unit.h"
 
-#include "../../modules/exports.h"
+#include "exports/exports.h"
 
 static char *kopts[] = {"rw", "sync", "no_root_squash"};
 static char *kclients[] = {"10.0.0.0/24", "192.0.2.7"};

@@ -4,10 +4,10 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/manifest.h"
-#include "../../bootstrap/util.h"
+#include "manifest/manifest.h"
+#include "util.h"
 #include "unit_gzip.h"
-#include "../../modules/module.h"
+#include "module.h"
 
 #define EXAMPLE "examples/nfs.yaml"
 

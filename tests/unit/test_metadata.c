@@ -2,8 +2,8 @@
  * or JSON), a live source, and marked offline defaults. */
 #include "unit.h"
 
-#include "../../bootstrap/metadata.h"
-#include "../../bootstrap/util.h"
+#include "manifest/metadata.h"
+#include "util.h"
 
 static void
 test_set_arg(void **state)

@@ -6,8 +6,8 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/sigv4.h"
-#include "../../bootstrap/util.h"
+#include "aws/sigv4.h"
+#include "util.h"
 
 #define AK "AKIDEXAMPLE"
 #define SK "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

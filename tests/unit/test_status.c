@@ -3,8 +3,8 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/status.h"
-#include "../../bootstrap/util.h"
+#include "status.h"
+#include "util.h"
 
 static const char *
 jstr(json_object *o, const char *key)

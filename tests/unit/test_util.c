@@ -7,7 +7,7 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/util.h"
+#include "util.h"
 #include "unit_gzip.h"
 
 static void

@@ -6,8 +6,8 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/util.h"
-#include "../../bootstrap/xml.h"
+#include "aws/xml.h"
+#include "util.h"
 
 static struct xml_node *
 parse_ok(const char *s)

@@ -4,9 +4,9 @@
 
 #include "unit.h"
 
-#include "../../bootstrap/diag.h"
-#include "../../bootstrap/util.h"
-#include "../../bootstrap/yamltree.h"
+#include "manifest/diag.h"
+#include "manifest/yamltree.h"
+#include "util.h"
 
 /* Parses text; the caller frees both. */
 static struct ynode *

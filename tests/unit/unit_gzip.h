@@ -1,5 +1,5 @@
 /* unit_gzip.h: gzip bytes in memory, as `gzip` makes them, for the tests of
- * gzipped user-data.  Include after unit.h and bootstrap/util.h. */
+ * gzipped user-data.  Include after unit.h and util.h. */
 #ifndef HABOOT_UNIT_GZIP_H
 #define HABOOT_UNIT_GZIP_H
 
