@@ -44,6 +44,19 @@ ctx_fail(struct hb_ctx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	set_message(ctx, LOG_ERROR, fmt, ap);
 	va_end(ap);
+	ctx->scope = FAIL_HERE;
+	return -1;
+}
+
+int
+ctx_fail_anywhere(struct hb_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_message(ctx, LOG_ERROR, fmt, ap);
+	va_end(ap);
+	ctx->scope = FAIL_ANYWHERE;
 	return -1;
 }
 
@@ -58,7 +71,7 @@ ctx_result(struct hb_ctx *ctx, const char *fmt, ...)
 }
 
 void
-ctx_set_fact(struct hb_ctx *ctx, const char *key, const char *fmt, ...)
+ctx_set_fact(struct hb_ctx *ctx, enum fact f, const char *fmt, ...)
 {
 	struct buf b;
 	va_list ap;
@@ -67,14 +80,14 @@ ctx_set_fact(struct hb_ctx *ctx, const char *key, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	kv_set(&ctx->facts, key, b.data, ctx->module);
+	kv_set(&ctx->facts, fact_name(f), b.data, ctx->module);
 	buf_free(&b);
 }
 
 const char *
-ctx_fact(struct hb_ctx *ctx, const char *key)
+ctx_fact(struct hb_ctx *ctx, enum fact f)
 {
-	return kv_get(&ctx->facts, key);
+	return kv_get(&ctx->facts, fact_name(f));
 }
 
 long long

@@ -86,7 +86,9 @@ runner_plan(const struct manifest *m, struct hb_ctx *ctx, bool json, FILE *out)
 	    m->name, m->nmods, m->nmods == 1 ? "" : "s", on_failure_name(m->on_failure), dl);
 	if (m->on_failure == ONF_MARK_UNHEALTHY)
 		fprintf(out, "on failure: autoscaling SetInstanceHealth Unhealthy for this instance "
-		    "(the group replaces it at once), then the reports run\n");
+		    "(the group replaces it at once), then the reports run; a failure every new "
+		    "instance would repeat (a missing signature, data haboot will not touch) halts "
+		    "instead\n");
 	else
 		fprintf(out, "on failure: stop at the failing module (halt), then the reports run\n");
 	if (m->hook_name != NULL)
@@ -152,6 +154,7 @@ run_module(struct runner *R, size_t i)
 	ctx->module = mm->mod->name;
 	ctx->eff->module = mm->mod->name;
 	ctx->changed = false;
+	ctx->scope = FAIL_HERE;
 	free(ctx->message);
 	ctx->message = NULL;
 	free(r->message);
@@ -191,6 +194,7 @@ run_module(struct runner *R, size_t i)
 	r->duration_ms = mono_ms() - t0;
 	r->changed = ctx->changed;
 	r->message = ctx->message ? xstrdup(ctx->message) : NULL;
+	r->anywhere = mrc != 0 && ctx->scope == FAIL_ANYWHERE;
 	if (mrc == 0)
 		r->state = MS_OK;
 	else if (!mm->required) {
@@ -317,8 +321,15 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 		R.st.outcome = "failed";
 		log_error("haboot", "%s failed at %s; on_failure=%s", m->name,
 		    m->mods[failed_at].mod->name, on_failure_name(m->on_failure));
-		/* Replacement first: the failover budget is what the service loses. */
-		if (m->on_failure == ONF_MARK_UNHEALTHY)
+		/* Replacement first: the failover budget is what the service loses.
+		 * But not when every new instance would fail the same way: the group
+		 * would replace instances in a loop, each one touching the volume. */
+		if (m->on_failure == ONF_MARK_UNHEALTHY && R.res[failed_at].anywhere)
+			R.policy = xasprintf("halt: %s failed in a way every new instance would "
+			    "repeat, so this instance is not marked unhealthy (the group would replace "
+			    "instances in a loop); fix the cause, then run haboot again or replace the "
+			    "instance", m->mods[failed_at].mod->name);
+		else if (m->on_failure == ONF_MARK_UNHEALTHY)
 			R.policy = asg_mark_unhealthy(ctx, self);
 		else
 			R.policy = xasprintf("halt: stopped at %s; later modules skipped",

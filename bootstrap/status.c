@@ -66,6 +66,9 @@ status_write(const struct run_status *st, const char *path)
 		json_object_object_add(o, "start", jtime(r->start_wall));
 		json_object_object_add(o, "duration_ms", json_object_new_int64(r->duration_ms));
 		json_object_object_add(o, "message", jstr_or_null(r->message));
+		if (r->state == MS_FAILED || r->state == MS_WARNED)
+			json_object_object_add(o, "failure_scope",
+			    json_object_new_string(r->anywhere ? "anywhere" : "here"));
 		json_object_array_add(mods, o);
 	}
 	json_object_object_add(root, "modules", mods);

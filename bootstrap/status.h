@@ -18,6 +18,7 @@ struct mod_result {
 	long long start_wall; /* ms since the epoch */
 	long long duration_ms;
 	char *message;
+	bool anywhere;        /* failed in a way every instance would repeat */
 };
 
 struct run_status {

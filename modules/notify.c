@@ -169,8 +169,8 @@ gather(struct hb_ctx *ctx, struct outcome *oc)
 	oc->self = md_get(ctx->md, "instance-id");
 	oc->zone = md_get(ctx->md, "placement/availability-zone");
 	oc->ip = md_get(ctx->md, "local-ipv4");
-	if ((prev = ctx_fact(ctx, "volume.previous_owner")) == NULL)
-		prev = ctx_fact(ctx, "filesystem.previous_holder");
+	if ((prev = ctx_fact(ctx, FACT_VOLUME_PREVIOUS_OWNER)) == NULL)
+		prev = ctx_fact(ctx, FACT_FS_PREVIOUS_HOLDER);
 	oc->previous = prev;
 	if (run == NULL)
 		return;

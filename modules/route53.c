@@ -671,8 +671,8 @@ r53_apply(struct hb_ctx *ctx, void *p)
 		    r->zone + strlen("/hostedzone/") : r->zone);
 	else if (zone_by_name(ctx, r->zone, &z) < 0)
 		goto out;
-	ctx_set_fact(ctx, "route53.name", "%s", fqdn);
-	ctx_set_fact(ctx, "route53.value", "%s", value);
+	ctx_set_fact(ctx, FACT_ROUTE53_NAME, "%s", fqdn);
+	ctx_set_fact(ctx, FACT_ROUTE53_VALUE, "%s", value);
 	for (int attempt = 1;; attempt++) {
 		rrset_free(&prev);
 		prev = cur;
@@ -740,7 +740,7 @@ r53_apply(struct hb_ctx *ctx, void *p)
 	} else
 		snprintf(was, sizeof(was), "new record");
 	if (change_id != NULL)
-		ctx_set_fact(ctx, "route53.change_id", "%s", change_id);
+		ctx_set_fact(ctx, FACT_ROUTE53_CHANGE_ID, "%s", change_id);
 	if (r->wait == WAIT_INSYNC && change_id == NULL)
 		log_warn(ctx->module, "Route53 answered without a change id: cannot wait for INSYNC");
 	else if (r->wait == WAIT_INSYNC && wait_insync(ctx, r, fqdn, change_id) < 0)

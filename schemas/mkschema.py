@@ -335,7 +335,9 @@ schema = {
                                 "letter or digit.",
                  "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
         "on_failure": {"description": "halt, or mark-unhealthy: also mark the instance unhealthy "
-                                      "so the Auto Scaling group replaces it at once.",
+                                      "so the Auto Scaling group replaces it at once, when a new "
+                                      "instance can help (a failure every instance would repeat, "
+                                      "such as a missing signature file, halts instead).",
                        "enum": ["halt", "mark-unhealthy"], "default": "halt"},
         "deadline": dur("Bound on the whole run.", "4m", "10s", "1h"),
         "lifecycle_hook": {"description": "A lifecycle hook to complete: CONTINUE on success, "

@@ -491,7 +491,7 @@ exports_plan(struct hb_ctx *ctx, void *p)
 {
 	struct exports_cfg *x = p;
 	struct effects *e = ctx->eff;
-	const char *mnt = ctx_fact(ctx, "filesystem.mountpoint");
+	const char *mnt = ctx_fact(ctx, FACT_FS_MOUNTPOINT);
 	char *recovery = exports_recovery_root(x, mnt);
 	struct buf want, have;
 	bool exists, same;
@@ -556,13 +556,13 @@ exports_apply(struct hb_ctx *ctx, void *p)
 	buf_init(&have);
 	if (exports_prove_volume(ctx, x) < 0)
 		goto out;
-	recovery = exports_recovery_root(x, ctx_fact(ctx, "filesystem.mountpoint"));
+	recovery = exports_recovery_root(x, ctx_fact(ctx, FACT_FS_MOUNTPOINT));
 	exports_render(x, recovery, &want);
 	if (read_existing(ctx, x->config, &have, &exists) < 0)
 		goto out;
-	ctx_set_fact(ctx, "exports.config", "%s", x->config);
+	ctx_set_fact(ctx, FACT_EXPORTS_CONFIG, "%s", x->config);
 	if (x->server == SERVER_GANESHA)
-		ctx_set_fact(ctx, "exports.recovery", "%s", recovery);
+		ctx_set_fact(ctx, FACT_EXPORTS_RECOVERY, "%s", recovery);
 	if (exists && have.len == want.len && memcmp(have.data, want.data, want.len) == 0) {
 		log_info(ctx->module, "exports unchanged: %s already holds them", x->config);
 		if (exports_probe(x->check_host, (int)x->check_port, 1000, why, sizeof(why)) == 0) {

@@ -4,9 +4,8 @@
  *  - When the filesystem module ran (fact filesystem.mountpoint), that
  *    mountpoint must still be a mount point, its signature file (fact
  *    filesystem.signature, else the exports module's own `signature:` under
- *    the mountpoint) must exist on it now, filesystem.signature_ok, when set,
- *    must be "1", and every export path must resolve to a directory on that
- *    same filesystem, under the mountpoint.
+ *    the mountpoint) must exist on it now, and every export path must resolve
+ *    to a directory on that same filesystem, under the mountpoint.
  *  - When it did not (a manifest with exports alone), the exports module's
  *    `signature: NAME` is required, and every export path must be an existing
  *    directory whose own filesystem holds NAME: in the export directory or in
@@ -96,23 +95,17 @@ find_signature(const char *dir, dev_t dev, const char *name, char **top)
 static int
 prove_with_mount(struct hb_ctx *ctx, const struct exports_cfg *x, const char *mnt)
 {
-	const char *ok = ctx_fact(ctx, "filesystem.signature_ok");
-	const char *sigfact = ctx_fact(ctx, "filesystem.signature");
+	const char *sigfact = ctx_fact(ctx, FACT_FS_SIGNATURE);
 	char *sig = NULL, *rmnt = NULL;
 	struct stat mst, sst;
 	int rc = -1;
 
-	if (ok != NULL && strcmp(ok, "1") != 0) {
-		ctx_fail(ctx, "the filesystem module did not verify the signature file of %s: "
-		    "refusing to export an unproven volume", mnt);
-		goto out;
-	}
 	if (sigfact != NULL)
 		sig = xstrdup(sigfact);
 	else if (x->signature != NULL)
 		sig = xasprintf("%s/%s", mnt, x->signature);
 	else {
-		ctx_fail(ctx, "no signature file is known for the volume mounted at %s: set "
+		ctx_fail_anywhere(ctx, "no signature file is known for the volume mounted at %s: set "
 		    "signature in the filesystem module (or in exports) so haboot can prove "
 		    "the volume before exporting it", mnt);
 		goto out;
@@ -128,7 +121,7 @@ prove_with_mount(struct hb_ctx *ctx, const struct exports_cfg *x, const char *mn
 		goto out;
 	}
 	if (stat(sig, &sst) < 0 || !S_ISREG(sst.st_mode) || sst.st_dev != mst.st_dev) {
-		ctx_fail(ctx, "signature file %s is missing from the volume mounted at %s: "
+		ctx_fail_anywhere(ctx, "signature file %s is missing from the volume mounted at %s: "
 		    "refusing to export a volume that is not proven to be the right one", sig, mnt);
 		goto out;
 	}
@@ -138,13 +131,13 @@ prove_with_mount(struct hb_ctx *ctx, const struct exports_cfg *x, const char *mn
 		struct stat pst;
 
 		if (rp == NULL || stat(rp, &pst) < 0 || !S_ISDIR(pst.st_mode)) {
-			ctx_fail(ctx, "export path %s (manifest line %d) is not a directory on the "
+			ctx_fail_anywhere(ctx, "export path %s (manifest line %d) is not a directory on the "
 			    "volume: %s", p, x->ex[i].line, rp ? "not a directory" : strerror(errno));
 			free(rp);
 			goto out;
 		}
 		if (!is_under(rp, rmnt) || pst.st_dev != mst.st_dev) {
-			ctx_fail(ctx, "export path %s (manifest line %d) is not on the volume mounted "
+			ctx_fail_anywhere(ctx, "export path %s (manifest line %d) is not on the volume mounted "
 			    "at %s: haboot exports only the proven volume", p, x->ex[i].line, mnt);
 			free(rp);
 			goto out;
@@ -162,7 +155,7 @@ static int
 prove_without_mount(struct hb_ctx *ctx, const struct exports_cfg *x)
 {
 	if (x->signature == NULL)
-		return ctx_fail(ctx, "nothing proves the volume behind %s: no filesystem module ran "
+		return ctx_fail_anywhere(ctx, "nothing proves the volume behind %s: no filesystem module ran "
 		    "before exports and exports has no signature; add `signature: NAME` to "
 		    "exports (a file that must exist on the exported filesystem) or put the "
 		    "filesystem module first", x->ex[0].path);
@@ -172,14 +165,14 @@ prove_without_mount(struct hb_ctx *ctx, const struct exports_cfg *x)
 		struct stat st;
 
 		if (rp == NULL || stat(rp, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			ctx_fail(ctx, "export path %s (manifest line %d) is not a directory: %s", p,
+			ctx_fail_anywhere(ctx, "export path %s (manifest line %d) is not a directory: %s", p,
 			    x->ex[i].line, rp ? "not a directory" : strerror(errno));
 			free(rp);
 			return -1;
 		}
 		found = find_signature(rp, st.st_dev, x->signature, &top);
 		if (found == NULL) {
-			ctx_fail(ctx, "signature file %s is not on the filesystem of %s (looked in %s "
+			ctx_fail_anywhere(ctx, "signature file %s is not on the filesystem of %s (looked in %s "
 			    "and its parents up to %s): refusing to export a volume that is not "
 			    "proven to be the right one", x->signature, p, rp, top);
 			free(rp);
@@ -197,7 +190,7 @@ prove_without_mount(struct hb_ctx *ctx, const struct exports_cfg *x)
 int
 exports_prove_volume(struct hb_ctx *ctx, const struct exports_cfg *x)
 {
-	const char *mnt = ctx_fact(ctx, "filesystem.mountpoint");
+	const char *mnt = ctx_fact(ctx, FACT_FS_MOUNTPOINT);
 
 	return mnt ? prove_with_mount(ctx, x, mnt) : prove_without_mount(ctx, x);
 }

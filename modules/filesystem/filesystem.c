@@ -335,8 +335,8 @@ same_node(const char *a, const char *b)
 static int
 resolve_device(struct hb_ctx *ctx, const struct fs_cfg *f, bool planning, const char **dev)
 {
-	const char *vdev = ctx_fact(ctx, "volume.device");
-	const char *vol = ctx_fact(ctx, "volume.id");
+	const char *vdev = ctx_fact(ctx, FACT_VOLUME_DEVICE);
+	const char *vol = ctx_fact(ctx, FACT_VOLUME_ID);
 
 	*dev = NULL;
 	if (vdev != NULL && planning && !str_starts(vdev, "/dev/")) {
@@ -348,12 +348,12 @@ resolve_device(struct hb_ctx *ctx, const struct fs_cfg *f, bool planning, const 
 	}
 	if (vdev != NULL && f->device != NULL && strcmp(vdev, f->device) != 0 &&
 	    !same_node(vdev, f->device))
-		return ctx_fail(ctx, "device: %s in the manifest is not %s, the device the volume "
+		return ctx_fail_anywhere(ctx, "device: %s in the manifest is not %s, the device the volume "
 		    "module proved to be %s: remove `device:` (the volume module finds the device) "
 		    "or correct it", f->device, vdev, vol ? vol : "the volume");
 	*dev = vdev ? vdev : f->device;
 	if (*dev == NULL)
-		return ctx_fail(ctx, "no device to mount: no volume module ran before this one and "
+		return ctx_fail_anywhere(ctx, "no device to mount: no volume module ran before this one and "
 		    "the filesystem module has no `device:` (add a volume module, or `device: "
 		    "/dev/...` for a disk haboot does not attach)");
 	return 0;
@@ -396,23 +396,23 @@ decide(struct hb_ctx *ctx, const struct fs_run *r)
 		if (r->f->format == FORMAT_IF_BLANK)
 			rc = 1;
 		else
-			ctx_fail(ctx, "%s is blank and format=never: refusing to mount an empty volume "
+			ctx_fail_anywhere(ctx, "%s is blank and format=never: refusing to mount an empty volume "
 			    "(set format: if-blank to initialise it)", r->who);
 		break;
 	case BLK_FILESYSTEM:
 		if (type_matches(r->bi.type, r->f->type))
 			rc = 0;
 		else
-			ctx_fail(ctx, "%s holds %s, not %s: refusing to mount or format it (fix "
+			ctx_fail_anywhere(ctx, "%s holds %s, not %s: refusing to mount or format it (fix "
 			    "`type:` if this is the right volume; haboot never formats a device that "
 			    "holds data)", r->who, what, r->type);
 		break;
 	case BLK_SIGNATURE:
-		ctx_fail(ctx, "%s holds %s, not a %s filesystem: refusing to mount or format it "
+		ctx_fail_anywhere(ctx, "%s holds %s, not a %s filesystem: refusing to mount or format it "
 		    "(haboot formats only a provably blank device)", r->who, what, r->type);
 		break;
 	case BLK_UNKNOWN:
-		ctx_fail(ctx, "%s is not blank: it holds %s and no filesystem haboot recognises; "
+		ctx_fail_anywhere(ctx, "%s is not blank: it holds %s and no filesystem haboot recognises; "
 		    "refusing to mount or format it (haboot formats only a device whose first and "
 		    "last MiB are all zeros)", r->who, what);
 		break;
@@ -463,7 +463,7 @@ blkid_agrees_blank(struct hb_ctx *ctx, const struct fs_run *r)
 		log_info(ctx->module, "blkid -p agrees: no signature on %s", r->dev);
 		rc = 0;
 	} else if (res.exited && res.status == 0)
-		ctx_fail(ctx, "%s: its first and last MiB are zeros but blkid -p finds a signature "
+		ctx_fail_anywhere(ctx, "%s: its first and last MiB are zeros but blkid -p finds a signature "
 		    "(%s): not formatting; inspect it with blkid -p %s", r->who, o, r->dev);
 	else
 		ctx_fail(ctx, "blkid -p %s cannot confirm the device is blank (%s): not formatting",
@@ -530,7 +530,7 @@ fsck_ext(struct hb_ctx *ctx, struct fs_run *r)
 	if (!res.exited)
 		ctx_fail(ctx, "e2fsck -p %s did not finish (%s): nothing mounted", r->dev, o);
 	else if (res.status & ~3)
-		ctx_fail(ctx, "e2fsck -p found errors on %s it will not correct unattended (%s): "
+		ctx_fail_anywhere(ctx, "e2fsck -p found errors on %s it will not correct unattended (%s): "
 		    "nothing mounted; run e2fsck %s by hand, then run haboot again", r->who, o,
 		    r->dev);
 	else {
@@ -602,7 +602,7 @@ fsck_xfs(struct hb_ctx *ctx, struct fs_run *r)
 	if (!res.exited || res.out.data == NULL ||
 	    strstr(res.out.data, "metadata changes in a log") == NULL) {
 		o = outcome(&res);
-		ctx_fail(ctx, "xfs_repair -n found problems on %s (%s): nothing mounted; xfs "
+		ctx_fail_anywhere(ctx, "xfs_repair -n found problems on %s (%s): nothing mounted; xfs "
 		    "replays its log at mount, and these remain: repair with xfs_repair %s by hand",
 		    r->who, o, r->dev);
 		goto out;
@@ -621,7 +621,7 @@ fsck_xfs(struct hb_ctx *ctx, struct fs_run *r)
 	buf_adds(&r->done, "replayed the xfs log, ");
 	if (eff_run(ctx->eff, argv, &res) < 0) {
 		o = outcome(&res);
-		ctx_fail(ctx, "xfs_repair -n found problems on %s after its log was replayed (%s): "
+		ctx_fail_anywhere(ctx, "xfs_repair -n found problems on %s after its log was replayed (%s): "
 		    "nothing mounted; repair with xfs_repair %s by hand", r->who, o, r->dev);
 		goto out;
 	}
@@ -641,16 +641,16 @@ signature_missing(struct hb_ctx *ctx, struct fs_run *r, const char *why)
 	char *uo = NULL;
 
 	if (!r->mounted)
-		return ctx_fail(ctx, "%s %s on %s: this is not the volume you expect; it was "
+		return ctx_fail_anywhere(ctx, "%s %s on %s: this is not the volume you expect; it was "
 		    "mounted before this run, so it stays mounted; nothing exported", r->sig, why,
 		    r->vol);
 	if (umount_mnt(ctx, r, &uo) < 0) {
-		ctx_fail(ctx, "%s %s on %s: this is not the volume you expect; umount failed too "
+		ctx_fail_anywhere(ctx, "%s %s on %s: this is not the volume you expect; umount failed too "
 		    "(%s): unmount %s by hand; nothing exported", r->sig, why, r->vol, uo, r->mnt);
 		free(uo);
 		return -1;
 	}
-	return ctx_fail(ctx, "%s %s on %s: this is not the volume you expect; unmounted, "
+	return ctx_fail_anywhere(ctx, "%s %s on %s: this is not the volume you expect; unmounted, "
 	    "nothing exported", r->sig, why, r->vol);
 }
 
@@ -744,7 +744,7 @@ gen_read(struct hb_ctx *ctx, const char *path, struct gen *g)
 	    !json_object_object_get_ex(o, "counter", &v) || !json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) < 1 || (g->instance = jstr(o, "instance")) == NULL) {
 		gen_clear(g);
-		ctx_fail(ctx, "%s is not a haboot generation record (JSON with instance and counter): "
+		ctx_fail_anywhere(ctx, "%s is not a haboot generation record (JSON with instance and counter): "
 		    "inspect it; remove it to restart counting at 1", path);
 		goto out;
 	}
@@ -780,8 +780,8 @@ record_generation(struct hb_ctx *ctx, struct fs_run *r)
 		log_info(ctx->module, "%s: generation %lld, held by this instance (%s) since %s; "
 		    "previous holder %s", r->vol, g.counter, me, g.time ? g.time : "?",
 		    g.previous ? g.previous : "none");
-		ctx_set_fact(ctx, "filesystem.generation", "%lld", g.counter);
-		ctx_set_fact(ctx, "filesystem.previous_holder", "%s", g.previous ? g.previous : "none");
+		ctx_set_fact(ctx, FACT_FS_GENERATION, "%lld", g.counter);
+		ctx_set_fact(ctx, FACT_FS_PREVIOUS_HOLDER, "%s", g.previous ? g.previous : "none");
 		buf_printf(&r->done, "generation %lld held by this instance", g.counter);
 		rc = 0;
 		goto out;
@@ -819,10 +819,10 @@ record_generation(struct hb_ctx *ctx, struct fs_run *r)
 		    g.time ? g.time : "?");
 	else
 		log_info(ctx->module, "%s: generation 1 for %s, its first holder", r->vol, me);
-	ctx_set_fact(ctx, "filesystem.generation", "%lld", counter);
-	ctx_set_fact(ctx, "filesystem.previous_holder", "%s", g.instance ? g.instance : "none");
+	ctx_set_fact(ctx, FACT_FS_GENERATION, "%lld", counter);
+	ctx_set_fact(ctx, FACT_FS_PREVIOUS_HOLDER, "%s", g.instance ? g.instance : "none");
 	if (g.time)
-		ctx_set_fact(ctx, "filesystem.previous_holder_time", "%s", g.time);
+		ctx_set_fact(ctx, FACT_FS_PREVIOUS_HOLDER_TIME, "%s", g.time);
 	buf_printf(&r->done, "generation %lld (previous holder %s)", counter,
 	    g.instance ? g.instance : "none");
 	rc = 0;
@@ -839,7 +839,7 @@ out:
 static void
 run_init(struct hb_ctx *ctx, struct fs_run *r, struct fs_cfg *f, const char *dev)
 {
-	const char *vol = ctx_fact(ctx, "volume.id");
+	const char *vol = ctx_fact(ctx, FACT_VOLUME_ID);
 
 	memset(r, 0, sizeof(*r));
 	r->f = f;
@@ -948,11 +948,11 @@ remount_rw(struct hb_ctx *ctx, struct fs_run *r)
 static void
 set_facts(struct hb_ctx *ctx, const struct fs_run *r)
 {
-	ctx_set_fact(ctx, "filesystem.mountpoint", "%s", r->f->mountpoint);
-	ctx_set_fact(ctx, "filesystem.signature", "%s", r->sig);
-	ctx_set_fact(ctx, "filesystem.device", "%s", r->dev);
-	ctx_set_fact(ctx, "filesystem.type", "%s", r->bi.type[0] ? r->bi.type : r->type);
-	ctx_set_fact(ctx, "filesystem.uuid", "%s", r->bi.uuid);
+	ctx_set_fact(ctx, FACT_FS_MOUNTPOINT, "%s", r->f->mountpoint);
+	ctx_set_fact(ctx, FACT_FS_SIGNATURE, "%s", r->sig);
+	ctx_set_fact(ctx, FACT_FS_DEVICE, "%s", r->dev);
+	ctx_set_fact(ctx, FACT_FS_TYPE, "%s", r->bi.type[0] ? r->bi.type : r->type);
+	ctx_set_fact(ctx, FACT_FS_UUID, "%s", r->bi.uuid);
 }
 
 static int
@@ -1212,8 +1212,8 @@ fs_plan(struct hb_ctx *ctx, void *p)
 	rc = 0;
 out:
 	if (r.f != NULL) {
-		ctx_set_fact(ctx, "filesystem.mountpoint", "%s", f->mountpoint);
-		ctx_set_fact(ctx, "filesystem.signature", "%s", sig);
+		ctx_set_fact(ctx, FACT_FS_MOUNTPOINT, "%s", f->mountpoint);
+		ctx_set_fact(ctx, FACT_FS_SIGNATURE, "%s", sig);
 	}
 	run_free(&r);
 done:

@@ -171,7 +171,7 @@ volume_plan(struct hb_ctx *ctx, void *p)
 	eff_describe(e, EK_CHECK, "the block device appears (NVMe: serial holds the volume id; Xen: "
 	    "%s is /dev/xvd%s) and its serial matches the volume id",
 	    v->device, v->device + strlen(v->device) - 1);
-	ctx_set_fact(ctx, "volume.device", "VOLUME_DEVICE");
+	ctx_set_fact(ctx, FACT_VOLUME_DEVICE, "VOLUME_DEVICE");
 	eff_describe(e, EK_NOTE, "VOLUME_DEVICE below is the device found for %s", label);
 	free(label);
 	return 0;
@@ -625,7 +625,7 @@ restore_in_zone(struct hb_ctx *ctx, const struct vol *v, const char *az, const c
 	out->az = xstrdup(az);
 	out->status = dup_text(call.answer, "status");
 	ctx->changed = true;
-	ctx_set_fact(ctx, "volume.restored_from", "%s@%s", v->id, best);
+	ctx_set_fact(ctx, FACT_VOLUME_RESTORED_FROM, "%s@%s", v->id, best);
 	rc = 0;
 out:
 	free(summary);
@@ -818,7 +818,7 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 		free(ts->owner);
 		ts->owner = xstrdup(v->att_instance);
 		ts->waiting_logged = false;
-		ctx_set_fact(ctx, "volume.previous_owner", "%s", v->att_instance);
+		ctx_set_fact(ctx, FACT_VOLUME_PREVIOUS_OWNER, "%s", v->att_instance);
 	}
 	if (v->att_state && !strcmp(v->att_state, "detaching"))
 		goto out;
@@ -852,7 +852,7 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 				ts->stop_sent = true;
 				ts->acted = true;
 				ctx->changed = true;
-				ctx_set_fact(ctx, "volume.fenced", "%s", v->att_instance);
+				ctx_set_fact(ctx, FACT_VOLUME_FENCED, "%s", v->att_instance);
 			}
 		}
 		goto out;
@@ -993,9 +993,9 @@ volume_apply(struct hb_ctx *ctx, void *p)
 		}
 	}
 	log_info(ctx->module, "%s is %s (%s)", v.id, dev, how);
-	ctx_set_fact(ctx, "volume.id", "%s", v.id);
-	ctx_set_fact(ctx, "volume.device", "%s", dev);
-	ctx_set_fact(ctx, "volume.az", "%s", or_unknown(v.az));
+	ctx_set_fact(ctx, FACT_VOLUME_ID, "%s", v.id);
+	ctx_set_fact(ctx, FACT_VOLUME_DEVICE, "%s", dev);
+	ctx_set_fact(ctx, FACT_VOLUME_AZ, "%s", or_unknown(v.az));
 	ctx_result(ctx, "%s attached as %s%s%s%s", v.id, dev,
 	    ctx->changed ? "" : " (already attached: nothing changed)",
 	    ts.owner ? ", taken over from " : "", ts.owner ? ts.owner : "");

@@ -94,6 +94,53 @@ def test_halt_stops_without_set_instance_health(sim, tmp_path):
     assert "failure policy: halt: stopped at route53" in msg["message"]
 
 
+def unsigned_exports(tmp_path):
+    """Exports of a directory whose filesystem lacks the signature file: a
+    failure any new instance would repeat with the same volume."""
+    (tmp_path / "srv").mkdir()
+    return (f"  - exports:\n      config: {tmp_path}/haboot.exports\n"
+            f"      signature: .NFSMASTER\n"
+            f"      exports: [{{path: {tmp_path}/srv, clients: \"*\"}}]\n"
+            f"      restart: [touch, {tmp_path}/restarted]\n")
+
+
+def test_a_failure_every_instance_would_repeat_halts_instead(sim, tmp_path):
+    """mark-unhealthy asks for a new instance only when one can help: a
+    missing signature would stop every replacement the same way, so the group
+    must not replace instances in a loop.  The operator is still told."""
+    r = run_haboot(sim, tmp_path, manifest(unsigned_exports(tmp_path), NOTIFY))
+    assert r.rc == 1
+    assert calls(sim, "autoscaling") == []
+    assert sim.client.state()["asg_health"] == []
+    assert r.module("exports")["state"] == "failed"
+    assert r.module("exports")["failure_scope"] == "anywhere"
+    assert ".NFSMASTER" in r.module("exports")["message"]
+    assert not (tmp_path / "restarted").exists()
+    assert r.status["failure_policy"].startswith("halt: exports failed in a way every new "
+                                                 "instance would repeat")
+    [msg] = sim.client.state()["sns_messages"]
+    assert "FAILED at exports" in msg["subject"]
+    assert "every new instance would repeat" in msg["message"]
+    healthy = [m for m in sim.client.state()["metrics"] if m["metric_name"] == "Healthy"]
+    assert healthy and all(m["value"] == 0 for m in healthy)
+
+
+def test_a_server_that_will_not_start_asks_for_a_new_instance(sim, tmp_path):
+    """The other side of the rule: the volume is proven (signature there) but
+    the NFS server will not start, which a new instance may well fix."""
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / ".NFSMASTER").touch()
+    mod = (f"  - exports:\n      config: {tmp_path}/haboot.exports\n"
+           f"      signature: .NFSMASTER\n"
+           f"      exports: [{{path: {tmp_path}/srv, clients: \"*\"}}]\n"
+           f"      restart: [\"false\"]\n")
+    r = run_haboot(sim, tmp_path, manifest(mod, NOTIFY))
+    assert r.rc == 1
+    assert r.module("exports")["failure_scope"] == "here"
+    assert "failure_scope" not in r.module("notify")
+    assert [h["health_status"] for h in sim.client.state()["asg_health"]] == ["Unhealthy"]
+
+
 def test_a_module_not_required_fails_with_a_warning(sim, tmp_path):
     r = run_haboot(sim, tmp_path, manifest(route53(BAD_ZONE, required=False), NOTIFY))
     assert r.rc == 0, r.stderr

@@ -365,6 +365,8 @@ def test_data_without_signature_is_refused_untouched(world, fstype, fsck):
     assert r.report["modules"][0]["state"] == "failed"
     assert (f"{world.mnt}/.NFSMASTER missing on {dev}: this is not the volume you expect; "
             "unmounted, nothing exported") in message(r)
+    # Every new instance would find the same volume: no replacement loop.
+    assert r.report["modules"][0]["failure_scope"] == "anywhere"
     assert world.ns.mounted_at(world.mnt) is None
     assert "mkfs" not in r.stderr
     assert "remount" not in r.stderr  # never made writable
