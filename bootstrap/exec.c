@@ -85,6 +85,11 @@ exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *re
 		dup2(pfd[1], STDERR_FILENO);
 		/* Start the child in its own process group so a timeout kills its children too. */
 		setpgid(0, 0);
+		/* A program started by the watcher (a restarted NFS server) must not
+		 * inherit signals the watcher holds back. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		execvp(argv[0], (char *const *)(uintptr_t)argv);
 		int e = errno;
 		(void)!write(errpipe[1], &e, sizeof(e));

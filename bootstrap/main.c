@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aws/aws.h"
 #include "aws/imds.h"
@@ -18,6 +19,7 @@
 #include "runner.h"
 #include "status.h"
 #include "util.h"
+#include "watch.h"
 
 #ifndef HABOOT_VERSION
 #define HABOOT_VERSION "0.1.0-dev"
@@ -35,6 +37,7 @@ static const char usage_main[] =
 "  validate [FILE|-]   check a manifest; every error as FILE:LINE:COL\n"
 "  plan [-f FILE]      show, step by step, what run would do; changes nothing\n"
 "  run [-f FILE]       bring the service up (the first-boot job)\n"
+"  watch [-f FILE]     keep it healthy: check, repair, give up and be replaced\n"
 "  status [--json]     show the last run's report\n"
 "  imds [PATH]         print an instance metadata value as haboot reads it\n"
 "  aws SERVICE ACTION  make one AWS API call as haboot does; print the answer\n"
@@ -99,6 +102,34 @@ static const char usage_run[] =
 "                           unreachable in the first seconds of boot)\n"
 "  --imdsv1                 allow the IMDSv1 fallback when IMDS issues no token\n";
 
+static const char usage_watch[] =
+"usage: haboot watch [-f FILE] [--once] [--metadata KEY=VALUE]... [--metadata-file FILE]\n"
+"                    [--status-file PATH] [--imds-timeout DURATION] [--imdsv1]\n"
+"\n"
+"Keeps the service that run brought up healthy, until stopped (SIGTERM).\n"
+"Every interval each module checks its piece: the volume is still attached\n"
+"here, the filesystem mounted read-write with its signature, the NFS server\n"
+"answers, DNS points here.  After `failures` failed checks in a row the module\n"
+"repairs it (restart, remount, re-assert), at most `restarts` times per\n"
+"`window`; then the watcher gives up: SNS report, Healthy=0 and\n"
+"SetInstanceHealth Unhealthy, so the group replaces the instance.  A failure\n"
+"every new instance would repeat (a missing signature) is reported and never\n"
+"repaired or replaced.  A check that cannot run (AWS or IMDS down) is\n"
+"\"unknown\": shown, never acted on.  The manifest's `watch:` sets the pace.\n"
+"\n"
+"It refuses to start unless the last run (the status file) brought this\n"
+"service up on this instance.  Its state goes to watch.json beside the status\n"
+"file (" WATCH_STATE_DEFAULT_PATH "); haboot status shows it.\n"
+"\n"
+"  -f, --file FILE          the manifest run used, instead of user-data\n"
+"  --once                   one round of checks, no repair, no report; exit 0\n"
+"                           healthy, 1 a check failed, 3 a check could not run\n"
+"  --metadata KEY=VALUE     override an instance fact\n"
+"  --metadata-file FILE     KEY=VALUE lines or a JSON object\n"
+"  --status-file PATH       the run's report (default " STATUS_DEFAULT_PATH ")\n"
+"  --imds-timeout DURATION  how long to wait for IMDS (default 60s)\n"
+"  --imdsv1                 allow the IMDSv1 fallback when IMDS issues no token\n";
+
 static const char usage_status[] =
 "usage: haboot status [--json] [--status-file PATH]\n"
 "\n"
@@ -106,7 +137,9 @@ static const char usage_status[] =
 "message, and the facts modules recorded (device, previous owner...).\n";
 
 enum { OPT_LOG_FORMAT = 256, OPT_METADATA, OPT_METADATA_FILE, OPT_JSON, OPT_STATUS_FILE, OPT_HELP,
-	OPT_IMDS_TIMEOUT, OPT_IMDSV1 };
+	OPT_IMDS_TIMEOUT, OPT_IMDSV1, OPT_ONCE };
+
+enum mode { MODE_PLAN, MODE_RUN, MODE_WATCH };
 
 struct cli {
 	const char *file;
@@ -117,6 +150,7 @@ struct cli {
 	bool json;
 	long long imds_timeout_ms;
 	bool imdsv1;
+	bool once;
 };
 
 /* Options shared by plan and run. */
@@ -132,6 +166,7 @@ parse_cmd_opts(int argc, char **argv, const char *usage, bool allow_json, bool a
 		{"status-file", required_argument, NULL, OPT_STATUS_FILE},
 		{"imds-timeout", required_argument, NULL, OPT_IMDS_TIMEOUT},
 		{"imdsv1", no_argument, NULL, OPT_IMDSV1},
+		{"once", no_argument, NULL, OPT_ONCE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -170,6 +205,11 @@ parse_cmd_opts(int argc, char **argv, const char *usage, bool allow_json, bool a
 			break;
 		case OPT_IMDSV1:
 			cli->imdsv1 = true;
+			break;
+		case OPT_ONCE:
+			if (usage != usage_watch)
+				return usage_error(usage, "%s takes no --once", argv[0]);
+			cli->once = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -303,9 +343,11 @@ out:
 }
 
 static int
-cmd_plan_or_run(int argc, char **argv, bool is_run)
+cmd_plan_or_run(int argc, char **argv, enum mode mode)
 {
-	const char *usage = is_run ? usage_run : usage_plan;
+	bool is_run = mode != MODE_PLAN;
+	const char *usage = mode == MODE_RUN ? usage_run : mode == MODE_WATCH ? usage_watch :
+	    usage_plan;
 	struct cli cli = {.status_path = STATUS_DEFAULT_PATH,
 	    .imds_timeout_ms = IMDS_DEFAULT_DEADLINE_MS};
 	struct manifest *m = NULL;
@@ -354,7 +396,14 @@ cmd_plan_or_run(int argc, char **argv, bool is_run)
 		rc = EXIT_ENVIRONMENT;
 		goto out;
 	}
-	if (is_run) {
+	if (mode == MODE_WATCH) {
+		char *state = watch_state_path(cli.status_path);
+		struct watch_opts o = {.status_path = cli.status_path, .state_path = state,
+		    .source = cli.file ? cli.file : "user-data", .once = cli.once};
+
+		rc = watch_run(m, &ctx, &o);
+		free(state);
+	} else if (is_run) {
 		struct run_opts o = {.status_path = cli.status_path,
 		    .source = cli.file ? cli.file : "user-data"};
 
@@ -379,18 +428,32 @@ static int
 cmd_status(int argc, char **argv)
 {
 	struct cli cli = {.status_path = STATUS_DEFAULT_PATH};
-	char *why = NULL;
+	char *why = NULL, *state;
+	bool watched;
 	int rc;
 
 	if ((rc = parse_cmd_opts(argc, argv, usage_status, true, false, &cli)) != 0)
 		return rc < 0 ? EXIT_DONE : rc;
 	if (cli.metadata || cli.metadata_file)
 		return usage_error(usage_status, "%s takes no --metadata", "status");
-	if (status_show(cli.status_path, cli.json, stdout, &why) < 0) {
+	/* The watcher's state, when it has run, comes with the run's report. */
+	state = watch_state_path(cli.status_path);
+	watched = access(state, F_OK) == 0;
+	if ((cli.json && watched ? watch_status_json(cli.status_path, state, stdout, &why) :
+	    status_show(cli.status_path, cli.json, stdout, &why)) < 0) {
 		fprintf(stderr, "haboot: status: %s\n", why);
 		free(why);
+		free(state);
 		return EXIT_ENVIRONMENT;
 	}
+	if (!cli.json && watched) {
+		fputc('\n', stdout);
+		if (watch_state_show(state, false, stdout, &why) < 0) {
+			fprintf(stderr, "haboot: status: %s\n", why);
+			free(why);
+		}
+	}
+	free(state);
 	return EXIT_DONE;
 }
 
@@ -409,6 +472,8 @@ cmd_help(int argc, char **argv)
 		fputs(usage_run, stdout);
 	else if (!strcmp(topic, "status"))
 		fputs(usage_status, stdout);
+	else if (!strcmp(topic, "watch"))
+		fputs(usage_watch, stdout);
 	else if (!strcmp(topic, "imds"))
 		fputs(usage_imds, stdout);
 	else if (!strcmp(topic, "aws"))
@@ -476,9 +541,11 @@ main(int argc, char **argv)
 	if (!strcmp(argv[0], "validate"))
 		return cmd_validate(argc, argv);
 	if (!strcmp(argv[0], "plan"))
-		return cmd_plan_or_run(argc, argv, false);
+		return cmd_plan_or_run(argc, argv, MODE_PLAN);
 	if (!strcmp(argv[0], "run"))
-		return cmd_plan_or_run(argc, argv, true);
+		return cmd_plan_or_run(argc, argv, MODE_RUN);
+	if (!strcmp(argv[0], "watch"))
+		return cmd_plan_or_run(argc, argv, MODE_WATCH);
 	if (!strcmp(argv[0], "status"))
 		return cmd_status(argc, argv);
 	if (!strcmp(argv[0], "imds"))

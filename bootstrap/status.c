@@ -104,6 +104,62 @@ jget_str(json_object *o, const char *key, const char *dflt)
 	return dflt;
 }
 
+static char *
+jdup(json_object *o, const char *key)
+{
+	const char *v = jget_str(o, key, NULL);
+
+	return v ? xstrdup(v) : NULL;
+}
+
+int
+status_read(const char *path, struct status_report *r, char **why)
+{
+	json_object *root = NULL, *facts;
+	struct buf b;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	kv_init(&r->facts);
+	buf_init(&b);
+	if (read_file(path, 4 * 1024 * 1024, &b) < 0) {
+		*why = errno == ENOENT
+		    ? xasprintf("%s: no report: haboot run has not run on this machine since boot "
+		          "(or --status-file points elsewhere)", path)
+		    : xasprintf("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if ((root = json_tokener_parse(b.data)) == NULL ||
+	    !json_object_is_type(root, json_type_object)) {
+		*why = xasprintf("%s: not a haboot status file (invalid JSON)", path);
+		goto out;
+	}
+	r->service = jdup(root, "service");
+	r->instance = jdup(root, "instance");
+	r->outcome = jdup(root, "outcome");
+	if (json_object_object_get_ex(root, "facts", &facts) &&
+	    json_object_is_type(facts, json_type_object)) {
+		json_object_object_foreach(facts, k, v)
+			if (v != NULL && json_object_is_type(v, json_type_string))
+				kv_set(&r->facts, k, json_object_get_string(v), "status");
+	}
+	rc = 0;
+out:
+	json_object_put(root);
+	buf_free(&b);
+	return rc;
+}
+
+void
+status_report_free(struct status_report *r)
+{
+	free(r->service);
+	free(r->instance);
+	free(r->outcome);
+	kv_free(&r->facts);
+	memset(r, 0, sizeof(*r));
+}
+
 int
 status_show(const char *path, bool json, FILE *out, char **why)
 {

@@ -35,7 +35,16 @@ struct run_status {
 	const struct kv *facts;
 };
 
+/* What watch and release take up from the last run. */
+struct status_report {
+	char *service, *instance, *outcome;
+	struct kv facts;
+};
+
 const char *mod_state_name(enum mod_state s);
+/* Reads a status file back; 0, or -1 with *why (malloc'd). */
+int status_read(const char *path, struct status_report *r, char **why);
+void status_report_free(struct status_report *r);
 /* Writes atomically (mode 0644), creating the directory. 0 or -1 with errno. */
 int status_write(const struct run_status *st, const char *path);
 /* Prints a status file for people, or as it is with json; 0, or -1 with a message. */

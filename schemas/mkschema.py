@@ -349,6 +349,29 @@ schema = {
                                "group": {"description": "Its Auto Scaling group.", "type": "string",
                                          "minLength": 1, "maxLength": 255}},
                            "required": ["name", "group"]},
+        "watch": {"description": "How `haboot watch` keeps the service healthy after run brought "
+                                 "it up: check every interval; after `failures` failed checks in a "
+                                 "row, repair (at most `restarts` per `window`, `backoff` apart, "
+                                 "doubling); then give up and let the group replace the instance.",
+                  "type": "object", "additionalProperties": False,
+                  "properties": {
+                      "interval": dur("Time between rounds of checks.", "10s", "1s", "10m"),
+                      "failures": {"description": "Failed checks in a row before a repair: one "
+                                                  "failed probe is no verdict. Default 2.",
+                                   "type": "integer", "minimum": 1, "maximum": 100,
+                                   "default": 2},
+                      "restarts": {"description": "Repairs allowed per module within `window` "
+                                                  "before the watcher gives up. Default 3.",
+                                   "type": "integer", "minimum": 0, "maximum": 100,
+                                   "default": 3},
+                      "window": dur("The span `restarts` counts over.", "10m", "1s", "24h"),
+                      "backoff": dur("Least time between two repairs of a module; it doubles "
+                                     "after each.", "10s", "0s", "1h"),
+                      "heartbeat": dur("How often the Healthy metric is published.", "1m",
+                                       "1s", "1h"),
+                      "api_interval": dur("A module asks AWS about its piece (the volume's "
+                                          "attachment, the DNS record) at most this often.",
+                                          "1m", "1s", "1h")}},
         "modules": {"description": "The modules to run, in order, each at most once: a list of "
                                    "single-key mappings like \"- volume: {...}\".",
                     "type": "array", "minItems": 1,

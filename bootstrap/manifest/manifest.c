@@ -13,11 +13,16 @@
 
 static const char *const on_failure_names[] = {"halt", "mark-unhealthy", NULL};
 static const char *const top_keys[] = {
-	"version", "name", "on_failure", "deadline", "lifecycle_hook", "modules", NULL,
+	"version", "name", "on_failure", "deadline", "lifecycle_hook", "watch", "modules", NULL,
 };
 static const char *const hook_keys[] = {"name", "group", NULL};
+static const char *const watch_keys[] = {
+	"interval", "failures", "restarts", "window", "backoff", "heartbeat", "api_interval", NULL,
+};
 
 #define DEFAULT_DEADLINE_MS (240 * 1000)
+#define S 1000LL
+#define MIN (60 * S)
 
 const char *
 on_failure_name(enum on_failure f)
@@ -140,6 +145,29 @@ parse_module_entry(struct cfg *c, struct manifest *m, const struct ynode *item)
 	m->nmods++;
 }
 
+/* Defaults follow the reference design: check every 10 s, a few restarts,
+ * then let the group replace the instance. */
+static void
+parse_watch(struct cfg *c, struct watch_cfg *w, const struct ynode *v)
+{
+	w->interval_ms = 10 * S;
+	w->failures = 2;
+	w->restarts = 3;
+	w->window_ms = 10 * MIN;
+	w->backoff_ms = 10 * S;
+	w->heartbeat_ms = 1 * MIN;
+	w->api_ms = 1 * MIN;
+	if (v == NULL || !cfg_map(c, v, "watch", watch_keys))
+		return;
+	cfg_duration(c, v, "interval", false, 1 * S, 10 * MIN, &w->interval_ms);
+	cfg_int(c, v, "failures", false, 1, 100, &w->failures);
+	cfg_int(c, v, "restarts", false, 0, 100, &w->restarts);
+	cfg_duration(c, v, "window", false, 1 * S, 24 * 60 * MIN, &w->window_ms);
+	cfg_duration(c, v, "backoff", false, 0, 60 * MIN, &w->backoff_ms);
+	cfg_duration(c, v, "heartbeat", false, 1 * S, 60 * MIN, &w->heartbeat_ms);
+	cfg_duration(c, v, "api_interval", false, 1 * S, 60 * MIN, &w->api_ms);
+}
+
 static void
 parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
 {
@@ -170,6 +198,7 @@ parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
 		cfg_str(c, v, "name", true, check_hook_part, &m->hook_name);
 		cfg_str(c, v, "group", true, check_hook_part, &m->hook_group);
 	}
+	parse_watch(c, &m->watch, ymap_get(root, "watch"));
 	mods = ymap_get(root, "modules");
 	if (mods == NULL) {
 		diag_err(c->d, root, "missing required key \"modules\": list the modules to run, "

@@ -18,6 +18,17 @@ struct module;
 
 enum on_failure { ONF_HALT, ONF_MARK_UNHEALTHY };
 
+/* How `haboot watch` keeps the service healthy after run brought it up. */
+struct watch_cfg {
+	long long interval_ms;  /* between rounds of checks */
+	long long failures;     /* failed checks in a row before a repair: one is no verdict */
+	long long restarts;     /* repairs within window before giving up */
+	long long window_ms;
+	long long backoff_ms;   /* least time between repairs; doubles after each */
+	long long heartbeat_ms; /* how often the Healthy metric goes out */
+	long long api_ms;       /* a module asks AWS about its piece at most this often */
+};
+
 struct manifest_module {
 	const struct module *mod;
 	void *cfg;
@@ -32,6 +43,7 @@ struct manifest {
 	long long deadline_ms;
 	char *hook_name;  /* lifecycle hook to complete, or NULL */
 	char *hook_group; /* its Auto Scaling group */
+	struct watch_cfg watch;
 	struct manifest_module *mods;
 	size_t nmods;
 	bool gzipped;

@@ -593,6 +593,44 @@ out:
 	return rc;
 }
 
+/* Does the NFS server answer?  (A first cut: a TCP connect.) */
+static enum health
+exports_check(struct hb_ctx *ctx, void *p)
+{
+	struct exports_cfg *x = p;
+	char why[160];
+
+	if (exports_probe(x->check_host, (int)x->check_port, 5000, why, sizeof(why)) < 0) {
+		ctx_fail(ctx, "the NFS server does not answer on %s:%lld (%s)", x->check_host,
+		    x->check_port, why);
+		return HEALTH_FAILED;
+	}
+	ctx_result(ctx, "the NFS server answers on %s:%lld", x->check_host, x->check_port);
+	return HEALTH_OK;
+}
+
+/* Restarts the server with the manifest's command, as apply does. */
+static int
+exports_repair(struct hb_ctx *ctx, void *p)
+{
+	struct exports_cfg *x = p;
+	char *recovery = exports_recovery_root(x, ctx_fact(ctx, FACT_FS_MOUNTPOINT)), *said = NULL;
+	long long log_offset = exports_file_size(x->check_log);
+	int rc = -1;
+
+	if (exports_prove_volume(ctx, x) < 0)
+		goto out;
+	if (restart_server(ctx, x, recovery, &said) < 0 || wait_server(ctx, x, log_offset, said) < 0)
+		goto out;
+	ctx_result(ctx, "restarted the NFS server; it answers on %s:%lld", x->check_host,
+	    x->check_port);
+	rc = 0;
+out:
+	free(recovery);
+	free(said);
+	return rc;
+}
+
 const struct module module_exports = {
 	.name = "exports",
 	.summary = "export the mounted volume over NFS and restart the server",
@@ -600,5 +638,7 @@ const struct module module_exports = {
 	.parse = exports_parse,
 	.plan = exports_plan,
 	.apply = exports_apply,
+	.check = exports_check,
+	.repair = exports_repair,
 	.free = exports_free,
 };

@@ -1,0 +1,731 @@
+/* watch.c: the watcher (see watch.h).  It knows modules only through
+ * module.h: check, repair, upkeep and report. */
+#include "watch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "asg.h"
+#include "aws/aws.h"
+#include "log.h"
+#include "module.h"
+#include "runner.h"
+#include "sdnotify.h"
+#include "status.h"
+#include "util.h"
+
+/* How long one module's check or repair may take: a hung device or server
+ * must not stop the watcher (the systemd watchdog would kill it). */
+#define STEP_LIMIT_MS (60 * 1000)
+
+enum wstate { W_STARTING, W_HEALTHY, W_FAILING, W_GAVE_UP, W_HALTED, W_STOPPING };
+
+static const char *const wstate_names[] = {
+	[W_STARTING] = "starting", [W_HEALTHY] = "healthy", [W_FAILING] = "failing",
+	[W_GAVE_UP] = "gave-up", [W_HALTED] = "halted", [W_STOPPING] = "stopping",
+};
+
+static const char *const health_names[] = {
+	[HEALTH_OK] = "ok", [HEALTH_FAILED] = "failed", [HEALTH_UNKNOWN] = "unknown",
+};
+
+/* One module as the watcher sees it. */
+struct wmod {
+	const struct manifest_module *mm;
+	bool checked;
+	enum health health;
+	bool anywhere;          /* the last failure is one every instance would repeat */
+	long long at;           /* wall ms of the last check */
+	long long took_ms;
+	char *message;
+	long long fails;        /* failed checks in a row */
+	long long *repairs;     /* mono ms of the repairs still inside the window */
+	size_t nrepairs;
+	long long repairs_total;
+	long long next_repair;  /* mono ms: the backoff */
+	long long backoff_ms;
+	char *tried;            /* what the repairs did, for the report */
+};
+
+struct watcher {
+	const struct manifest *m;
+	struct hb_ctx *ctx;
+	const struct watch_opts *o;
+	struct wmod *w;
+	enum wstate state;
+	long long started;      /* wall ms */
+	long long rounds;
+	long long last_round;   /* wall ms */
+	long long next_heartbeat; /* mono ms */
+	long long watchdog_ms;
+	bool reported_down;     /* Healthy=0 was told; a recovery is worth telling */
+	char *verdict;          /* why the watcher gave up or halted */
+	char *policy;           /* what SetInstanceHealth did */
+};
+
+/* The signal that stops the watcher, written by the handler to a pipe the
+ * sleep between rounds polls: no race between a check and a sleep. */
+static int sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	stop_signal = sig;
+	if (sig_pipe[1] >= 0)
+		(void)!write(sig_pipe[1], &c, 1);
+	errno = saved;
+}
+
+static int
+signals_setup(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	return 0;
+}
+
+static void
+signals_restore(void)
+{
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	for (int i = 0; i < 2; i++)
+		if (sig_pipe[i] >= 0) {
+			close(sig_pipe[i]);
+			sig_pipe[i] = -1;
+		}
+}
+
+/* Sleeps ms, or less when a signal arrives; true when it did. */
+static bool
+sleep_or_signal(long long ms)
+{
+	long long until = mono_ms() + ms;
+
+	while (!stop_signal) {
+		long long left = until - mono_ms();
+		struct pollfd p = {.fd = sig_pipe[0], .events = POLLIN};
+
+		if (left <= 0)
+			break;
+		if (poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) > 0) {
+			char c;
+
+			while (read(sig_pipe[0], &c, 1) > 0)
+				;
+		}
+	}
+	return stop_signal != 0;
+}
+
+/* ---- the state file ------------------------------------------------------ */
+
+static json_object *
+jtime(long long wall)
+{
+	char ts[40];
+
+	if (wall == 0)
+		return NULL;
+	fmt_iso8601(wall, true, ts, sizeof(ts));
+	return json_object_new_string(ts);
+}
+
+static json_object *
+jstr(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static void
+save_state(struct watcher *W)
+{
+	const struct watch_cfg *c = &W->m->watch;
+	json_object *root = json_object_new_object(), *mods = json_object_new_array();
+	char dir[PATH_MAX];
+	const char *text;
+
+	if (W->o->state_path == NULL)
+		goto out;
+	json_object_object_add(root, "version", json_object_new_int(1));
+	json_object_object_add(root, "service", jstr(W->m->name));
+	json_object_object_add(root, "instance", jstr(md_get(W->ctx->md, "instance-id")));
+	json_object_object_add(root, "pid", json_object_new_int64(getpid()));
+	json_object_object_add(root, "state", json_object_new_string(wstate_names[W->state]));
+	json_object_object_add(root, "started", jtime(W->started));
+	json_object_object_add(root, "last_round", jtime(W->last_round));
+	json_object_object_add(root, "rounds", json_object_new_int64(W->rounds));
+	json_object_object_add(root, "interval_ms", json_object_new_int64(c->interval_ms));
+	json_object_object_add(root, "restarts_allowed", json_object_new_int64(c->restarts));
+	json_object_object_add(root, "window_ms", json_object_new_int64(c->window_ms));
+	json_object_object_add(root, "verdict", jstr(W->verdict));
+	json_object_object_add(root, "failure_policy", jstr(W->policy));
+	for (size_t i = 0; i < W->m->nmods; i++) {
+		const struct wmod *w = &W->w[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(w->mm->mod->name));
+		json_object_object_add(o, "checked", json_object_new_boolean(w->mm->mod->check != NULL));
+		json_object_object_add(o, "health",
+		    w->checked ? json_object_new_string(health_names[w->health]) : NULL);
+		json_object_object_add(o, "at", jtime(w->at));
+		json_object_object_add(o, "duration_ms", json_object_new_int64(w->took_ms));
+		json_object_object_add(o, "message", jstr(w->message));
+		json_object_object_add(o, "failures_in_a_row", json_object_new_int64(w->fails));
+		json_object_object_add(o, "restarts_in_window",
+		    json_object_new_int64((int64_t)w->nrepairs));
+		json_object_object_add(o, "restarts_total", json_object_new_int64(w->repairs_total));
+		json_object_array_add(mods, o);
+	}
+	json_object_object_add(root, "modules", mods);
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	snprintf(dir, sizeof(dir), "%s", W->o->state_path);
+	if (mkdir_p(dirname(dir), 0755) < 0 ||
+	    write_file_atomic(W->o->state_path, text, strlen(text), 0644) < 0)
+		log_warn("watch", "cannot write %s: %s", W->o->state_path, strerror(errno));
+out:
+	json_object_put(root);
+}
+
+static const char *
+jget(json_object *o, const char *key, const char *dflt)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return dflt;
+}
+
+static long long
+jint(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+char *
+watch_state_path(const char *status_path)
+{
+	char *dir, *p;
+
+	if (status_path == NULL || strcmp(status_path, STATUS_DEFAULT_PATH) == 0)
+		return xstrdup(WATCH_STATE_DEFAULT_PATH);
+	dir = xstrdup(status_path);
+	p = xasprintf("%s/watch.json", dirname(dir));
+	free(dir);
+	return p;
+}
+
+int
+watch_state_show(const char *path, bool json, FILE *out, char **why)
+{
+	json_object *root = NULL, *mods;
+	struct buf b;
+	char d[32];
+	int rc = -1;
+
+	buf_init(&b);
+	if (read_file(path, 4 * 1024 * 1024, &b) < 0) {
+		*why = xasprintf("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if ((root = json_tokener_parse(b.data)) == NULL ||
+	    !json_object_is_type(root, json_type_object)) {
+		*why = xasprintf("%s: not a haboot watch state file (invalid JSON)", path);
+		goto out;
+	}
+	rc = 0;
+	if (json) {
+		fputs(b.data, out);
+		goto out;
+	}
+	fmt_duration(jint(root, "interval_ms"), d, sizeof(d));
+	fprintf(out, "watch     %s since %s, %lld rounds every %s, last %s\n",
+	    jget(root, "state", "?"), jget(root, "started", "?"), jint(root, "rounds"), d,
+	    jget(root, "last_round", "-"));
+	if (jget(root, "verdict", NULL) != NULL)
+		fprintf(out, "verdict   %s\n", jget(root, "verdict", NULL));
+	if (jget(root, "failure_policy", NULL) != NULL)
+		fprintf(out, "policy    %s\n", jget(root, "failure_policy", NULL));
+	fmt_duration(jint(root, "window_ms"), d, sizeof(d));
+	fprintf(out, "\n%-12s %-8s %-24s %8s  %s\n", "MODULE", "HEALTH", "CHECKED", "RESTARTS",
+	    "MESSAGE");
+	if (json_object_object_get_ex(root, "modules", &mods) &&
+	    json_object_is_type(mods, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(mods); i++) {
+			json_object *m = json_object_array_get_idx(mods, i);
+			char r[32];
+
+			snprintf(r, sizeof(r), "%lld/%lld", jint(m, "restarts_in_window"),
+			    jint(root, "restarts_allowed"));
+			fprintf(out, "%-12s %-8s %-24s %8s  %s\n", jget(m, "name", "?"),
+			    jget(m, "health", "-"), jget(m, "at", "-"), r, jget(m, "message", ""));
+		}
+	fprintf(out, "(restarts: used in the last %s / allowed)\n", d);
+out:
+	json_object_put(root);
+	buf_free(&b);
+	return rc;
+}
+
+int
+watch_status_json(const char *status_path, const char *state_path, FILE *out, char **why)
+{
+	json_object *run = NULL, *state = NULL;
+	int rc = -1;
+
+	if ((run = json_object_from_file(status_path)) == NULL ||
+	    !json_object_is_type(run, json_type_object)) {
+		*why = xasprintf("%s: %s", status_path, errno == ENOENT ? "no status yet" :
+		    "not a haboot status file");
+		goto out;
+	}
+	if ((state = json_object_from_file(state_path)) == NULL ||
+	    !json_object_is_type(state, json_type_object)) {
+		*why = xasprintf("%s: not a haboot watch state file", state_path);
+		goto out;
+	}
+	json_object_object_add(run, "watch", json_object_get(state));
+	fprintf(out, "%s\n", json_object_to_json_string_ext(run, JSON_C_TO_STRING_PRETTY |
+	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	rc = 0;
+out:
+	json_object_put(run);
+	json_object_put(state);
+	return rc;
+}
+
+/* ---- reports ------------------------------------------------------------- */
+
+/* Tells every reporting module; a failed report is a warning, never a verdict. */
+static void
+report(struct watcher *W, enum hb_event_kind kind, bool healthy, const char *module,
+    const char *summary, const char *detail)
+{
+	struct hb_ctx *ctx = W->ctx;
+	struct hb_event ev = {.kind = kind, .healthy = healthy, .module = module,
+	    .summary = summary, .detail = detail};
+
+	for (size_t i = 0; i < W->m->nmods; i++) {
+		const struct module *mod = W->m->mods[i].mod;
+
+		if (mod->report == NULL)
+			continue;
+		ctx->module = mod->name;
+		ctx->eff->module = mod->name;
+		if (mod->report(ctx, W->m->mods[i].cfg, &ev) < 0)
+			log_warn(mod->name, "could not report: %s",
+			    ctx->message ? ctx->message : "unknown error");
+	}
+	if (kind != EV_HEARTBEAT)
+		W->next_heartbeat = mono_ms() + W->m->watch.heartbeat_ms;
+	W->reported_down = !healthy;
+}
+
+/* ---- one round ------------------------------------------------------------- */
+
+static void
+set_message(struct wmod *w, const char *msg)
+{
+	free(w->message);
+	w->message = msg ? xstrdup(msg) : NULL;
+}
+
+/* Runs fn (check or repair) for one module with the step limit as deadline. */
+static void
+enter(struct watcher *W, struct wmod *w)
+{
+	struct hb_ctx *ctx = W->ctx;
+
+	ctx->module = w->mm->mod->name;
+	ctx->eff->module = w->mm->mod->name;
+	ctx->changed = false;
+	ctx->scope = FAIL_HERE;
+	free(ctx->message);
+	ctx->message = NULL;
+	ctx->deadline = mono_ms() + STEP_LIMIT_MS;
+	if (ctx->aws != NULL)
+		aws_set_deadline(ctx->aws, ctx->deadline);
+}
+
+static void
+check_one(struct watcher *W, struct wmod *w)
+{
+	struct hb_ctx *ctx = W->ctx;
+	long long t0 = mono_ms();
+	enum health h;
+
+	enter(W, w);
+	h = w->mm->mod->check(ctx, w->mm->cfg);
+	w->took_ms = mono_ms() - t0;
+	w->at = wall_ms();
+	w->checked = true;
+	if (h == HEALTH_OK && w->health != HEALTH_OK && w->fails > 0)
+		log_info(w->mm->mod->name, "healthy again: %s", ctx->message ? ctx->message : "ok");
+	w->health = h;
+	w->anywhere = h == HEALTH_FAILED && ctx->scope == FAIL_ANYWHERE;
+	set_message(w, ctx->message);
+	if (h == HEALTH_FAILED)
+		w->fails++;
+	else if (h == HEALTH_OK)
+		w->fails = 0;
+	/* unknown: neither a failure nor a success; the count stands. */
+}
+
+/* Repairs still allowed in the window, after forgetting older ones. */
+static long long
+budget_left(struct watcher *W, struct wmod *w)
+{
+	long long now = mono_ms();
+	size_t k = 0;
+
+	for (size_t i = 0; i < w->nrepairs; i++)
+		if (now - w->repairs[i] < W->m->watch.window_ms)
+			w->repairs[k++] = w->repairs[i];
+	w->nrepairs = k;
+	return W->m->watch.restarts - (long long)w->nrepairs;
+}
+
+static void
+repair_one(struct watcher *W, struct wmod *w)
+{
+	struct hb_ctx *ctx = W->ctx;
+	const char *name = w->mm->mod->name;
+	char bo[32];
+	int rc;
+
+	enter(W, w);
+	log_warn(name, "repairing after %lld failed check%s (repair %zu of %lld in the window): "
+	    "%s", w->fails, w->fails == 1 ? "" : "s", w->nrepairs + 1, W->m->watch.restarts,
+	    w->message ? w->message : "failed");
+	rc = w->mm->mod->repair(ctx, w->mm->cfg);
+	w->repairs = xrealloc(w->repairs, (w->nrepairs + 1) * sizeof(*w->repairs));
+	w->repairs[w->nrepairs++] = mono_ms();
+	w->repairs_total++;
+	/* Backoff: the next repair waits longer, so a flapping service is not
+	 * restarted in a tight loop. */
+	w->next_repair = mono_ms() + w->backoff_ms;
+	fmt_duration(w->backoff_ms, bo, sizeof(bo));
+	w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : 0;
+	{
+		char *line = xasprintf("%s%s%s: %s", w->tried ? w->tried : "", w->tried ? "; " : "",
+		    rc == 0 ? "repaired" : "repair failed", ctx->message ? ctx->message : "-");
+
+		free(w->tried);
+		w->tried = line;
+	}
+	if (rc == 0)
+		log_info(name, "repair done (%s); the next check judges it; next repair no sooner "
+		    "than in %s", ctx->message ? ctx->message : "-", bo);
+	else
+		log_error(name, "repair failed: %s", ctx->message ? ctx->message : "-");
+	/* The next check starts afresh: the repair deserves a fair look. */
+	w->fails = 0;
+}
+
+static char *
+describe_failure(const struct watcher *W, const struct wmod *w, const char *what)
+{
+	struct buf b;
+	char win[32];
+
+	buf_init(&b);
+	fmt_duration(W->m->watch.window_ms, win, sizeof(win));
+	buf_printf(&b, "%s: %s\n", w->mm->mod->name, w->message ? w->message : "check failed");
+	buf_printf(&b, "%s\n", what);
+	if (w->tried != NULL)
+		buf_printf(&b, "tried: %s\n", w->tried);
+	buf_printf(&b, "restarts: %zu in the last %s (allowed %lld), %lld since the watcher "
+	    "started\n", w->nrepairs, win, W->m->watch.restarts, w->repairs_total);
+	buf_adds(&b, "\nmodules:\n");
+	for (size_t i = 0; i < W->m->nmods; i++) {
+		const struct wmod *o = &W->w[i];
+
+		if (o->mm->mod->check == NULL)
+			continue;
+		buf_printf(&b, "  %-11s %-8s %s\n", o->mm->mod->name,
+		    o->checked ? health_names[o->health] : "-", o->message ? o->message : "");
+	}
+	return buf_steal(&b);
+}
+
+/* The budget is spent, or nothing here can repair it: ask for a new instance. */
+static void
+give_up(struct watcher *W, struct wmod *w)
+{
+	const char *self = md_get(W->ctx->md, "instance-id");
+	char *summary, *detail;
+
+	W->state = W_GAVE_UP;
+	free(W->verdict);
+	W->verdict = xasprintf("%s: %s; %s", w->mm->mod->name, w->message ? w->message : "failed",
+	    w->mm->mod->repair == NULL ? "nothing on this instance can repair it" :
+	    "the repairs allowed in the window did not help");
+	log_error("watch", "giving up: %s", W->verdict);
+	W->ctx->module = "watch";
+	W->ctx->eff->module = "watch";
+	W->ctx->deadline = mono_ms() + STEP_LIMIT_MS;
+	if (W->ctx->aws != NULL)
+		aws_set_deadline(W->ctx->aws, W->ctx->deadline);
+	free(W->policy);
+	W->policy = asg_mark_unhealthy(W->ctx, self);
+	summary = xasprintf("%s failed; gave up, instance marked unhealthy", w->mm->mod->name);
+	detail = describe_failure(W, w, W->policy);
+	report(W, EV_GAVE_UP, false, w->mm->mod->name, summary, detail);
+	free(summary);
+	free(detail);
+}
+
+/* A failure every new instance would repeat: tell, and stop repairing. */
+static void
+halt(struct watcher *W, struct wmod *w)
+{
+	char *summary, *detail;
+
+	W->state = W_HALTED;
+	free(W->verdict);
+	W->verdict = xasprintf("%s: %s; every new instance would fail the same way, so this one "
+	    "is not replaced: fix the cause (the watcher sees when it is fixed)", w->mm->mod->name,
+	    w->message ? w->message : "failed");
+	log_error("watch", "halted: %s", W->verdict);
+	summary = xasprintf("%s failed in a way a new instance would repeat; halted",
+	    w->mm->mod->name);
+	detail = describe_failure(W, w, "no repair and no replacement: an operator must act");
+	report(W, EV_HALTED, false, w->mm->mod->name, summary, detail);
+	free(summary);
+	free(detail);
+}
+
+/* Decides what the first failing module gets: nothing yet, a repair, or the end. */
+static void
+escalate(struct watcher *W, struct wmod *w)
+{
+	if (w->anywhere) {
+		if (W->state != W_HALTED)
+			halt(W, w);
+		return;
+	}
+	if (W->state == W_GAVE_UP || W->state == W_HALTED)
+		return;
+	W->state = W_FAILING;
+	if (w->fails < W->m->watch.failures)
+		return;
+	if (w->mm->mod->repair != NULL && budget_left(W, w) > 0) {
+		if (mono_ms() >= w->next_repair)
+			repair_one(W, w);
+		return;
+	}
+	give_up(W, w);
+}
+
+static void
+round_once(struct watcher *W)
+{
+	struct wmod *first = NULL;
+	bool unknown = false;
+
+	for (size_t i = 0; i < W->m->nmods && !stop_signal; i++) {
+		struct wmod *w = &W->w[i];
+
+		if (w->mm->mod->check == NULL)
+			continue;
+		check_one(W, w);
+		if (w->health == HEALTH_FAILED && first == NULL)
+			first = w;
+		if (w->health == HEALTH_UNKNOWN)
+			unknown = true;
+	}
+	W->rounds++;
+	W->last_round = wall_ms();
+	/* The first failing module in manifest order is what gets repaired: a
+	 * later module's failure (the server, when the mount went read-only) is
+	 * most often its consequence.  One round only (--once) just looks. */
+	if (W->o->once) {
+		W->state = first ? W_FAILING : unknown ? W_STARTING : W_HEALTHY;
+		save_state(W);
+		return;
+	}
+	if (first != NULL)
+		escalate(W, first);
+	else if (!unknown || W->state == W_STARTING) {
+		bool was_down = W->state == W_GAVE_UP || W->state == W_HALTED ||
+		    W->state == W_FAILING;
+
+		if (!unknown)
+			W->state = W_HEALTHY;
+		if (was_down && !unknown) {
+			free(W->verdict);
+			W->verdict = NULL;
+			log_info("watch", "the service is healthy again");
+			if (W->reported_down)
+				report(W, EV_RECOVERED, true, NULL, "healthy again",
+				    "every check passes again");
+		}
+	}
+	for (size_t i = 0; i < W->m->nmods && !stop_signal; i++) {
+		struct wmod *w = &W->w[i];
+
+		if (w->mm->mod->upkeep == NULL)
+			continue;
+		enter(W, w);
+		if (w->mm->mod->upkeep(W->ctx, w->mm->cfg) < 0)
+			report(W, EV_WARNING, W->state == W_HEALTHY, w->mm->mod->name,
+			    W->ctx->message ? W->ctx->message : "upkeep failed", W->ctx->message);
+	}
+	/* Healthy is what the checks say; unknown leaves the last verdict. */
+	if (mono_ms() >= W->next_heartbeat) {
+		bool healthy = W->state == W_HEALTHY || (W->state == W_STARTING && first == NULL);
+
+		W->next_heartbeat = mono_ms() + W->m->watch.heartbeat_ms;
+		report(W, EV_HEARTBEAT, healthy, NULL, healthy ? "healthy" : "unhealthy", NULL);
+	}
+	save_state(W);
+}
+
+/* ---- start and end --------------------------------------------------------- */
+
+/* watch takes up where run left off: the same service, on this instance, up. */
+static int
+take_up(struct watcher *W)
+{
+	struct status_report r;
+	const char *self = md_get(W->ctx->md, "instance-id");
+	char *why = NULL;
+	int rc = EXIT_ENVIRONMENT;
+
+	if (status_read(W->o->status_path, &r, &why) < 0) {
+		log_error("watch", "refusing to watch: %s", why);
+		free(why);
+		return rc;
+	}
+	if (r.service == NULL || strcmp(r.service, W->m->name) != 0)
+		log_error("watch", "refusing to watch %s: %s reports service \"%s\"; run this "
+		    "manifest first (haboot run)", W->m->name, W->o->status_path,
+		    r.service ? r.service : "?");
+	else if (self != NULL && r.instance != NULL && strcmp(self, r.instance) != 0)
+		log_error("watch", "refusing to watch %s: %s was written on %s, not on this "
+		    "instance (%s)", W->m->name, W->o->status_path, r.instance, self);
+	else if (r.outcome == NULL || strcmp(r.outcome, "ok") != 0)
+		log_error("watch", "refusing to watch %s: its last run %s (%s): a service run has "
+		    "not brought up cannot be kept up; see haboot status", W->m->name,
+		    r.outcome && !strcmp(r.outcome, "running") ? "has not finished" : "failed",
+		    W->o->status_path);
+	else {
+		/* The facts run found (the device, the mountpoint) are what is watched. */
+		for (size_t i = 0; i < r.facts.n; i++)
+			if (fact_by_name(r.facts.e[i].key) >= 0)
+				kv_set(&W->ctx->facts, r.facts.e[i].key, r.facts.e[i].val, "run");
+		rc = EXIT_DONE;
+	}
+	status_report_free(&r);
+	return rc;
+}
+
+static void
+watcher_free(struct watcher *W)
+{
+	for (size_t i = 0; i < W->m->nmods; i++) {
+		free(W->w[i].message);
+		free(W->w[i].repairs);
+		free(W->w[i].tried);
+	}
+	free(W->w);
+	free(W->verdict);
+	free(W->policy);
+}
+
+int
+watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts *o)
+{
+	struct watcher W;
+	char iv[32], *st;
+	int rc;
+
+	memset(&W, 0, sizeof(W));
+	W.m = m;
+	W.ctx = ctx;
+	W.o = o;
+	W.started = wall_ms();
+	W.w = xcalloc(m->nmods ? m->nmods : 1, sizeof(*W.w));
+	for (size_t i = 0; i < m->nmods; i++) {
+		W.w[i].mm = &m->mods[i];
+		W.w[i].backoff_ms = m->watch.backoff_ms;
+	}
+	ctx->service = m->name;
+	if ((rc = take_up(&W)) != EXIT_DONE)
+		goto out;
+	if (signals_setup() < 0) {
+		log_error("watch", "cannot set up signal handling: %s", strerror(errno));
+		rc = EXIT_ENVIRONMENT;
+		goto out;
+	}
+	W.watchdog_ms = sd_watchdog_ms();
+	fmt_duration(m->watch.interval_ms, iv, sizeof(iv));
+	if (W.watchdog_ms > 0 && W.watchdog_ms / 2 < m->watch.interval_ms)
+		log_warn("watch", "the systemd watchdog (WatchdogSec) is shorter than twice the "
+		    "watch interval (%s): the watcher pings it between checks too", iv);
+	log_info("watch", "watching %s every %s (%lld failed checks in a row before a repair, "
+	    "%lld repairs per window)", m->name, iv, m->watch.failures, m->watch.restarts);
+	save_state(&W);
+	for (;;) {
+		round_once(&W);
+		if (W.rounds == 1)
+			sd_notify_send("READY=1");
+		st = xasprintf("STATUS=%s: %s", wstate_names[W.state],
+		    W.verdict ? W.verdict : "every check passes");
+		sd_notify_send(st);
+		free(st);
+		sd_notify_send("WATCHDOG=1");
+		if (o->once || stop_signal)
+			break;
+		/* Sleep in slices so the watchdog is fed however long the interval. */
+		for (long long left = m->watch.interval_ms; left > 0 && !stop_signal;) {
+			long long slice = W.watchdog_ms > 0 && W.watchdog_ms / 2 < left ?
+			    W.watchdog_ms / 2 : left;
+
+			sleep_or_signal(slice);
+			left -= slice;
+			sd_notify_send("WATCHDOG=1");
+		}
+		if (stop_signal)
+			break;
+	}
+	if (stop_signal) {
+		log_info("watch", "stopping on %s", strsignal(stop_signal));
+		sd_notify_send("STOPPING=1");
+		W.state = W_STOPPING;
+		save_state(&W);
+	}
+	if (o->once)
+		rc = W.state == W_HEALTHY ? EXIT_DONE : W.state == W_FAILING ? EXIT_MODULE_FAILED :
+		    EXIT_ENVIRONMENT;
+	else
+		rc = EXIT_DONE;
+out:
+	signals_restore();
+	stop_signal = 0;
+	watcher_free(&W);
+	return rc;
+}
