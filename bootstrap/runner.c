@@ -391,12 +391,12 @@ runner_permissions(const struct manifest *m, struct iam_policy *p)
 	struct iam_stmt *s;
 
 	iam_set_origin(p, "haboot");
-	if (m->on_failure == ONF_MARK_UNHEALTHY) {
-		s = iam_stmt(p, "on_failure: mark-unhealthy: have the group replace this instance "
-		    "when it cannot serve");
-		iam_action(s, "autoscaling:SetInstanceHealth");
-		group_resource(p, s, iam_scope(p)->group);
-	}
+	/* haboot watch gives up by asking for a new instance whatever on_failure says. */
+	s = iam_stmt(p, "have the group replace this instance when it cannot serve (%swatch, "
+	    "once its repairs are spent)", m->on_failure == ONF_MARK_UNHEALTHY ?
+	    "on_failure: mark-unhealthy at boot; " : "");
+	iam_action(s, "autoscaling:SetInstanceHealth");
+	group_resource(p, s, iam_scope(p)->group);
 	if (m->hook_name != NULL) {
 		s = iam_stmt(p, "lifecycle_hook: complete %s (CONTINUE once serving, ABANDON on "
 		    "failure)", m->hook_name);
