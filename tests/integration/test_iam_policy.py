@@ -348,3 +348,16 @@ def test_without_any_one_statement_a_run_names_the_missing_permission(ref):
             told = scenario
             break
         assert told, f"removing {stmt['Sid']} made no run of the reference setup fail: not needed?"
+
+
+def test_help_and_usage_errors():
+    for argv in (["iam-policy", "--help"], ["help", "iam-policy"]):
+        r = subprocess.run([HABOOT, *argv], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.startswith("usage: haboot iam-policy"), r
+    r = subprocess.run([HABOOT, "iam-policy", str(EXAMPLE)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "goes after -f" in r.stderr
+    r = subprocess.run([HABOOT, "iam-policy", "-f", str(EXAMPLE), "--group", ""], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "--group" in r.stderr
+    r = subprocess.run([HABOOT, "--help"], capture_output=True, text=True, timeout=30)
+    assert "iam-policy" in r.stdout
