@@ -185,19 +185,21 @@ parse_cmd_opts(int argc, char **argv, const char *usage, bool allow_json, bool a
 	return 0;
 }
 
+/* A manifest file that cannot be read is no manifest at all, as with
+ * user-data that holds none: an environment problem (3).  One that reads but
+ * is wrong is an invalid manifest (2). */
 static struct manifest *
 load_manifest(const char *path, int *rc)
 {
 	struct diag d;
 	struct manifest *m;
+	bool unreadable;
 
 	diag_init(&d, path);
-	m = manifest_load_file(path, &d);
+	m = manifest_load_file(path, &d, &unreadable);
 	diag_print(&d, stderr);
-	if (m == NULL && d.errors > 0 && d.msgs[0].line == 0 && strstr(d.msgs[0].text, "cannot read"))
-		*rc = EXIT_USAGE;
-	else if (m == NULL)
-		*rc = EXIT_USAGE;
+	if (m == NULL)
+		*rc = unreadable ? EXIT_ENVIRONMENT : EXIT_USAGE;
 	diag_free(&d);
 	return m;
 }
@@ -255,13 +257,13 @@ static struct manifest *
 load_user_data(struct imds *imds, int *rc)
 {
 	struct manifest *m = NULL;
-	struct buf raw, text;
+	struct manifest_text t;
+	struct buf raw;
 	struct diag d;
-	const char *why;
 	int r;
 
 	buf_init(&raw);
-	buf_init(&text);
+	buf_init(&t.text);
 	diag_init(&d, "user-data");
 	*rc = EXIT_ENVIRONMENT;
 	if ((r = imds_user_data(imds, &raw)) == IMDS_NOT_FOUND) {
@@ -276,29 +278,26 @@ load_user_data(struct imds *imds, int *rc)
 		    imds_error(imds));
 		goto out;
 	}
-	if (is_gzip(raw.data, raw.len) &&
-	    gunzip(raw.data, raw.len, MANIFEST_INFLATED_MAX, &text, &why) < 0) {
-		fprintf(stderr, "haboot: user-data is gzipped but does not inflate: %s\n", why);
+	/* Decoded once: the marker is looked for in, and the manifest parsed
+	 * from, the same text. */
+	if (manifest_decode(raw.data, raw.len, &t, &d) < 0) {
+		diag_print(&d, stderr);
 		goto out;
 	}
-	const struct buf *t = text.data ? &text : &raw;
-	if (t->len < strlen(MANIFEST_MARKER) ||
-	    memcmp(t->data, MANIFEST_MARKER, strlen(MANIFEST_MARKER)) != 0) {
-		fprintf(stderr, "haboot: no manifest in user-data: its %zu bytes do not start with "
+	if (!manifest_has_marker(&t)) {
+		fprintf(stderr, "haboot: no manifest in user-data: its %zu bytes%s do not start with "
 		    "\"%s\" (another tool's user-data?); pass -f FILE, or make \"%s\" the first "
-		    "line\n", raw.len, MANIFEST_MARKER, MANIFEST_MARKER);
+		    "line\n", raw.len, t.gzipped ? " (inflated)" : "", MANIFEST_MARKER,
+		    MANIFEST_MARKER);
 		goto out;
 	}
-	m = manifest_parse(raw.data, raw.len, true, &d);
+	m = manifest_parse_text(&t, &d);
 	diag_print(&d, stderr);
-	if (m == NULL)
-		*rc = EXIT_USAGE;
-	else
-		*rc = EXIT_DONE;
+	*rc = m == NULL ? EXIT_USAGE : EXIT_DONE;
 out:
 	diag_free(&d);
 	buf_free(&raw);
-	buf_free(&text);
+	manifest_text_free(&t);
 	return m;
 }
 

@@ -51,11 +51,19 @@ def test_validate_reads_stdin():
     assert r.returncode == 0, r.stderr
 
 
-def test_validate_missing_file_names_it():
+def test_validate_missing_file_is_no_manifest_not_a_bad_one(tmp_path):
+    """A manifest that cannot be read is an environment problem (3), as user-data
+    without a manifest is; one that reads but is wrong is invalid (2)."""
     r = run("validate", "/nonexistent/m.yaml")
+    assert r.returncode == 3
+    assert "/nonexistent/m.yaml: error: cannot read the manifest: No such file" in r.stderr
+    r = run("validate", str(tmp_path))  # a directory
+    assert r.returncode == 3
+    assert "Is a directory" in r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\n")
+    r = run("validate", str(bad))
     assert r.returncode == 2
-    assert "/nonexistent/m.yaml" in r.stderr
-    assert "No such file" in r.stderr
 
 
 def test_plan_offline_uses_metadata_flags_and_marks_defaults():

@@ -54,7 +54,7 @@ test_example_file(void **state)
 	(void)state;
 
 	diag_init(&d, EXAMPLE);
-	m = manifest_load_file(EXAMPLE, &d);
+	m = manifest_load_file(EXAMPLE, &d, NULL);
 	if (m == NULL) {
 		diag_print(&d, stderr);
 		fail_msg("%s does not parse", EXAMPLE);
@@ -392,7 +392,12 @@ test_binary_and_unreadable(void **state)
 	diag_free(&d);
 
 	diag_init(&d, "/nonexistent/m.yaml");
-	assert_null(manifest_load_file("/nonexistent/m.yaml", &d));
+	{
+		bool unreadable = false;
+
+		assert_null(manifest_load_file("/nonexistent/m.yaml", &d, &unreadable));
+		assert_true(unreadable);
+	}
 	assert_true(has_msg(&d, "cannot read"));
 	diag_free(&d);
 
