@@ -11,6 +11,8 @@
 #include "cli_status.h"
 #include "log.h"
 #include "manifest/cfg.h"
+#include "manifest/manifest.h"
+#include "modhelp.h"
 #include "module.h"
 #include "util.h"
 
@@ -19,17 +21,23 @@
 #endif
 
 static const char usage_help[] =
-"usage: haboot help [COMMAND | modules | MODULE]\n"
+"usage: haboot help [COMMAND | modules | MODULE | manifest]\n"
 "\n"
 "With no operand, what haboot does and its commands.  With a COMMAND, that\n"
 "command's help (the same as haboot COMMAND --help).  \"modules\" lists the\n"
-"modules a manifest may use; a MODULE's name shows its keys, their types and\n"
-"defaults, and an example.\n";
+"modules a manifest may use; a MODULE's name shows its keys, their types,\n"
+"defaults and meaning, and an example; \"manifest\" does the same for the\n"
+"top-level keys.  Module help comes from the manifest's JSON Schema, compiled\n"
+"into haboot, so it always matches what validate accepts.\n";
 
 static const char usage_version[] =
 "usage: haboot version\n"
 "\n"
 "Prints haboot's version (haboot --version does too).\n";
+
+/* build/gen/schema_json.c: schemas/haboot.schema.json, gzipped. */
+extern const unsigned char haboot_schema_gz[];
+extern const unsigned long haboot_schema_gz_len;
 
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
@@ -113,10 +121,51 @@ unknown_command(const char *name)
 }
 
 static int
+module_help(const char *topic)
+{
+	struct buf schema;
+	const char *why;
+	char *err = NULL;
+	int rc = EXIT_DONE;
+
+	buf_init(&schema);
+	if (gunzip(haboot_schema_gz, haboot_schema_gz_len, MANIFEST_INFLATED_MAX, &schema, &why) < 0) {
+		fprintf(stderr, "haboot: help: the schema compiled into haboot: %s\n", why);
+		rc = EXIT_ENVIRONMENT;
+	} else if (modhelp_print(schema.data, topic, stdout, &err) < 0) {
+		fprintf(stderr, "haboot: help: %s\n", err);
+		rc = EXIT_USAGE;
+	}
+	free(err);
+	buf_free(&schema);
+	return rc;
+}
+
+static int
+no_help(const char *topic)
+{
+	const char *names[64], *hint;
+	size_t n = 0;
+
+	for (const struct command *c = commands; c->name && n + 3 < HB_ARRAY_LEN(names); c++)
+		names[n++] = c->name;
+	for (size_t i = 0; module_registry[i] && n + 3 < HB_ARRAY_LEN(names); i++)
+		names[n++] = module_registry[i]->name;
+	names[n++] = "modules";
+	names[n++] = "manifest";
+	names[n] = NULL;
+	if ((hint = cfg_suggest(topic, names)) != NULL) {
+		fprintf(stderr, "haboot: no help on \"%s\": did you mean \"%s\"?\n", topic, hint);
+		return EXIT_USAGE;
+	}
+	return usage_error(usage_help, "no help on \"%s\": give a command, \"modules\", "
+	    "\"manifest\" or a module's name", topic);
+}
+
+static int
 cmd_help(int argc, char **argv)
 {
 	const struct command *c;
-	const struct module *mod;
 	const char *topic;
 
 	if (argc > 2)
@@ -137,12 +186,9 @@ cmd_help(int argc, char **argv)
 		puts("\nhaboot help MODULE shows a module's keys, types, defaults and an example.");
 		return EXIT_DONE;
 	}
-	if ((mod = module_find(topic)) != NULL) {
-		printf("%s: %s\n", mod->name, mod->summary);
-		return EXIT_DONE;
-	}
-	return usage_error(usage_help, "no help on \"%s\": give a command, \"modules\" or a "
-	    "module's name (haboot help lists the commands)", topic);
+	if (module_find(topic) != NULL || strcmp(topic, "manifest") == 0)
+		return module_help(topic);
+	return no_help(topic);
 }
 
 static int

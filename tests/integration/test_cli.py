@@ -324,6 +324,72 @@ def test_help_modules_lists_every_module():
 
 
 def test_help_on_an_unknown_topic_says_what_is_known():
+    r = run("help", "frobnitz")
+    assert r.returncode == 2
+    assert 'no help on "frobnitz": give a command, "modules", "manifest"' in r.stderr
+
+
+# ---- help on one module: from the schema, so the three cannot drift -----------
+
+SCHEMA = json.load(open(os.path.join(ROOT, "schemas", "haboot.schema.json")))
+SCHEMA_MODULES = sorted(k[:-len("_entry")] for k in SCHEMA["$defs"] if k.endswith("_entry"))
+
+
+def help_example(text):
+    """The YAML under "example..." in `haboot help`'s output, dedented."""
+    block = text.split("\nexample", 1)[1].split(":\n", 1)[1]
+    return "\n".join(line[2:] for line in block.splitlines()) + "\n"
+
+
+def test_every_module_the_binary_carries_is_in_the_schema():
+    listed = re.findall(r"^  (\w+) ", run("help", "modules").stdout, re.M)
+    assert sorted(listed) == SCHEMA_MODULES
+
+
+@pytest.mark.parametrize("mod", SCHEMA_MODULES)
+def test_module_help_lists_each_key_type_default_and_a_valid_example(mod, tmp_path):
+    import yaml
+    r = run("help", mod)
+    assert r.returncode == 0, r.stderr
+    settings = SCHEMA["$defs"][mod]
+    out = r.stdout
+    for key, prop in settings["properties"].items():
+        line = re.search(rf"^  {key} \((.*)\)$", out, re.M)
+        assert line, f"{mod}: key {key} missing from help"
+        if key in settings.get("required", []):
+            assert line[1].endswith(", required"), line[0]
+        elif "default" in prop:
+            dflt = prop["default"]
+            shown = {True: "true", False: "false"}.get(dflt, str(dflt))
+            assert re.search(rf", default \"?{re.escape(shown)}\"?$", line[1]), line[0]
+        if "enum" in prop:
+            assert line[1].startswith(" | ".join(prop["enum"])), line[0]
+        # The description's first words, as the schema has them.
+        words = prop.get("description", "").split()[:4]
+        assert " ".join(words) in " ".join(out.split()), (key, words)
+    # The example is the schema's, reads back as the same data, and validates.
+    example = help_example(out)
+    assert yaml.safe_load(example) == [{mod: settings["examples"][0]}]
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: t\nmodules:\n" + example)
+    v = run("validate", str(m))
+    assert v.returncode == 0, v.stderr
+
+
+def test_manifest_help_lists_top_level_keys_and_a_valid_example(tmp_path):
+    import yaml
+    r = run("help", "manifest")
+    assert r.returncode == 0
+    for key in SCHEMA["properties"]:
+        assert re.search(rf"^  {key} \(", r.stdout, re.M), key
+    example = help_example(r.stdout)
+    assert yaml.safe_load(example) == SCHEMA["examples"][0]
+    m = tmp_path / "m.yaml"
+    m.write_text(example)
+    assert run("validate", str(m)).returncode == 0
+
+
+def test_help_suggests_the_module_meant():
     r = run("help", "volumes")
     assert r.returncode == 2
-    assert 'no help on "volumes"' in r.stderr
+    assert 'no help on "volumes": did you mean "volume"?' in r.stderr
