@@ -75,6 +75,32 @@ parse_module_entry(struct cfg *c, struct manifest *m, const struct ynode *item)
 	bool required;
 	void *cfg;
 
+	if (item->kind == Y_MAP && item->npairs > 1 && item->pairs[0].key->kind == Y_SCALAR &&
+	    item->pairs[1].key->kind == Y_SCALAR) {
+		/* "- volume:" with its settings not indented under it. */
+		const struct ynode *mk = item->pairs[0].key, *mv = item->pairs[0].val;
+		const struct ynode *extra = item->pairs[1].key;
+
+		if (module_find(extra->str) != NULL)
+			diag_err(c->d, extra, "module %s sits in the same modules entry as %s: give it "
+			    "an entry of its own, starting with \"- \" (\"- %s: ...\")", extra->str,
+			    mk->str, extra->str);
+		else if (mv->kind == Y_MAP && mv->npairs > 0 && mv->line == mk->line)
+			diag_err(c->d, extra, "\"%s\" is level with \"%s\" (column %d), so YAML reads "
+			    "it as a second key of this modules entry: move it into %s's settings",
+			    extra->str, mk->str, mk->col, mk->str);
+		else if (mv->kind == Y_MAP && mv->npairs > 0)
+			diag_err(c->d, extra, "\"%s\" is level with \"%s\" (column %d), so YAML reads "
+			    "it as a second key of this modules entry: indent it to column %d, with "
+			    "%s's other settings", extra->str, mk->str, mk->col,
+			    mv->pairs[0].key->col, mk->str);
+		else
+			diag_err(c->d, extra, "\"%s\" is level with \"%s\" (column %d), so YAML reads "
+			    "it as a second key of this modules entry, and %s has no settings: indent "
+			    "%s's settings under it, e.g. to column %d", extra->str, mk->str, mk->col,
+			    mk->str, mk->str, mk->col + 2);
+		return;
+	}
 	if (item->kind != Y_MAP || item->npairs != 1) {
 		diag_err(c->d, item,
 		    "each modules entry is one module name with its settings, like \"- volume: {...}\" "
@@ -235,10 +261,12 @@ manifest_parse_text(const struct manifest_text *t, struct diag *d)
 {
 	struct manifest *m = NULL;
 	struct ynode *root;
-	struct cfg c = {.d = d};
+	struct kv facts;
+	struct cfg c = {.d = d, .facts = &facts};
 
 	if ((root = ytree_parse(t->text.data, t->text.len, d)) == NULL)
 		return NULL;
+	kv_init(&facts);
 	m = xcalloc(1, sizeof(*m));
 	m->gzipped = t->gzipped;
 	m->raw_size = t->raw_size;
@@ -247,6 +275,7 @@ manifest_parse_text(const struct manifest_text *t, struct diag *d)
 		manifest_free(m);
 		m = NULL;
 	}
+	kv_free(&facts);
 	ytree_free(root);
 	return m;
 }

@@ -150,6 +150,8 @@ fs_parse(struct cfg *c, const struct ynode *n)
 		fs_free(f);
 		return NULL;
 	}
+	/* Modules written after this one check their paths against it (exports). */
+	cfg_set_fact(c, FACT_FS_MOUNTPOINT, f->mountpoint, ymap_get(n, "mountpoint"));
 	return f;
 }
 
