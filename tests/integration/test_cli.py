@@ -393,3 +393,16 @@ def test_help_suggests_the_module_meant():
     r = run("help", "volumes")
     assert r.returncode == 2
     assert 'no help on "volumes": did you mean "volume"?' in r.stderr
+
+
+def test_plan_claims_no_size_it_cannot_know():
+    """The signature and generation are written with a time and a UUID: plan
+    says what they hold, not "0 bytes"."""
+    r = run("plan", EXAMPLE, "--json")
+    files = {s["action"].split()[1]: s["action"] for s in json.loads(r.stdout)["steps"]
+             if s["kind"] == "file"}
+    sig, gen = files["/mnt/nfs/.NFSMASTER"], files["/mnt/nfs/.haboot/generation"]
+    assert "bytes" not in sig and "bytes" not in gen
+    assert "the volume signature (volume, filesystem type and UUID" in sig
+    assert "the takeover generation, JSON" in gen
+    assert not any("(0 bytes" in a for a in files.values())
