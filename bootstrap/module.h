@@ -64,6 +64,9 @@ struct module {
 	/* Also runs when the run has failed (after the failure policy's first
 	 * step), reading the outcome from ctx->run: reports, not convergence. */
 	bool runs_after_failure;
+	/* Calls AWS: a run whose required modules do checks for credentials
+	 * and a region before anything starts, and stops once if it has none. */
+	bool needs_aws;
 	/* Reads the module's mapping (runner keys such as "required" removed);
 	 * reports every problem through c; returns the config or NULL.  The
 	 * config is the module's own for the manifest's lifetime: state a

@@ -474,6 +474,7 @@ const struct module module_notify = {
 	.name = "notify",
 	.summary = "publish the run report to SNS and health metrics to CloudWatch",
 	.required_default = false,
+	.needs_aws = true,
 	.runs_after_failure = true,
 	.parse = notify_parse,
 	.plan = notify_plan,

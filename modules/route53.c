@@ -862,6 +862,7 @@ const struct module module_route53 = {
 	.name = "route53",
 	.summary = "point the service's DNS name at this instance",
 	.required_default = true,
+	.needs_aws = true,
 	.parse = r53_parse,
 	.plan = r53_plan,
 	.apply = r53_apply,

@@ -1209,6 +1209,7 @@ const struct module module_volume = {
 	.name = "volume",
 	.summary = "attach the shared EBS volume, taking it over from a dead owner safely",
 	.required_default = true,
+	.needs_aws = true,
 	.parse = volume_parse,
 	.plan = volume_plan,
 	.apply = volume_apply,
