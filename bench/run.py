@@ -747,21 +747,24 @@ METHOD = """\
   whole run.  CPU time is user+sys of the process and every child it waited
   for; peak RSS is the largest single process of that tree (both from
   `wait4` in `bench/rusage.c`): for the script, an `aws` process.  The
-  simulator's own CPU counts for neither side.  haboot's wall time includes
-  its first poll interval (0.2 s) after AttachVolume.  haboot runs as
-  `build/haboot-static`, in a private mount namespace whose /dev holds
-  /dev/xvdf (a Xen instance's name for /dev/sdf), which the volume module
-  proves is a block device.
+  simulator's own CPU counts for neither side.  haboot runs as
+  `build/haboot-static` in a Nitro instance's mount namespace
+  (`tests/integration/blockns.py`), where the sim's attach hook
+  (`bench/devhook.c`) makes the volume's NVMe device appear when EC2 attaches
+  it, and haboot notices it from the kernel.
 - **validation**: `haboot validate examples/nfs.yaml` against
   `cloud-init schema -c bench/nfs-cloud-config.yaml` (Debian's cloud-init),
   the same setup as cloud-config: bootcmd, write_files, mounts, runcmd.
 - **detection**: the simulator takes the given time to attach; its attach
-  hook prints the instant the attachment flips to attached, and the latency
-  runs from there to the first DescribeVolumes the sim answered after it.
-  "Per minute of waiting" counts DescribeVolumes from AttachVolume to that
-  call.  The long-attach row says how many DescribeVolumes each side made
-  while waiting and how late it noticed; the reference script gives up after
-  five tries and goes on without the volume.
+  hook makes the device appear (and prints the instant) just before the
+  state flips to attached.  The latency runs from the device's appearance to
+  the DescribeVolumes that noticed the attachment: haboot's last before its
+  Route53 call (on Nitro, the one confirming what the device's NVMe serial
+  proved; on Xen, the one EC2 answered "attached"), the reference's first
+  after the device.  "Before the device appeared" counts DescribeVolumes
+  from AttachVolume to the device, per minute.  The long attach runs on a
+  second sim alongside; the reference script gives up after five tries and
+  goes on without the volume.
 - **size and instructions**: `build/haboot-static` as built and stripped; the
   reference needs the AWS CLI (the awscli package's installed size alone,
   without Python and the packages it depends on).  The instruction count is
@@ -770,16 +773,46 @@ METHOD = """\
   re-run makes no AWS change).  The dynamic loader's relocations are a large
   share the static binary never pays; `main()`'s inclusive count is the part
   haboot's own code decides.
+- **goals**: issue 18's, each with this run's figure and whether it is met;
+  the instruction count is compared with the RESULTS.md this run replaced.
+- **takeover budget**: `tests/integration/budget.py` over the failover
+  drill's main scenario (`tests/drill/run -k instance_dies`, run by the bench
+  before anything else): measured where the drill can, AWS's documented or
+  typical figures where it cannot, each labelled.
 
 Ratios are reference / haboot.  The simulator is started with Nagle's
-algorithm off: it writes headers and body in two sends, and with Nagle on a
+algorithm off (it writes headers and body in two sends, and with Nagle on a
 keep-alive client waits ~40 ms for a delayed ACK on some answers, a cost real
-AWS endpoints do not add.
+AWS endpoints do not add) and its clock ticking every millisecond instead of
+every 20 ms, so that a delay of 0 is 0.
 
 Options: `--runs N` (run, validation and reference detection runs; 5),
-`--latency-runs N` (haboot detection runs; 20), `--delay S` (attach time;
-2), `--long-wait S` (the long attach; 60, 0 skips it), `--no-results` (leave
-this file alone).  `HABOOT` and `HABOOT_STATIC` name other builds.
+`--latency-runs N` (haboot Nitro detection runs; 20, and half as many Xen
+and events-off runs), `--delay S` (attach time; 2), `--long-wait S` (the
+long attach; 60, 0 skips it), `--no-drill` (no drill column in the budget),
+`--no-results` (leave this file alone).  `HABOOT` and `HABOOT_STATIC` name
+other builds.
+
+## The static binary's size, step by step
+
+Measured once while making it smaller (issue 18), stripped, on the
+development machine; each step adds to the ones above it.
+
+| step | stripped | change |
+|------|---------:|-------:|
+| as it was: OpenSSL 3 under libcurl and for SigV4 | 5,939,624 B (5.66 MiB) | |
+| `-Wl,--gc-sections` at the link | 5,918,984 B | -20,640 B |
+| libcurl without cookies, auth other than basic, mime, netrc, alt-svc, HSTS, DoH, verbose strings | 5,804,328 B | -114,656 B |
+| SigV4's SHA-256 and HMAC our own, not OpenSSL's | 5,808,424 B | +4,096 B |
+| libcurl on mbed TLS instead of OpenSSL | 2,442,664 B | -3,365,760 B |
+| `-ffunction-sections -fdata-sections` for haboot and libcurl | 2,422,056 B (2.31 MiB) | -20,608 B |
+
+OpenSSL's unused parts cannot be collected: Debian's `libcrypto.a` is not
+built with a section per function, and OpenSSL 3's libssl reaches every
+algorithm of its default provider through the provider's tables, so 3.9 MB
+of it stays whatever haboot calls.  mbed TLS 2.28 (Debian's
+`libmbedtls-dev`, static libraries included) speaks TLS 1.2, which every AWS
+endpoint speaks, and checks certificate host names (not IP addresses).
 """
 
 
