@@ -13,6 +13,7 @@
 #include "module.h"
 #include "poll.h"
 #include "util.h"
+#include "volume/notice.h"
 
 enum takeover { TAKEOVER_NEVER, TAKEOVER_IF_OWNER_GONE, TAKEOVER_FENCE };
 enum other_az { OTHER_AZ_FAIL, OTHER_AZ_SNAPSHOT };
@@ -167,8 +168,10 @@ volume_plan(struct hb_ctx *ctx, void *p)
 	char *attach = xasprintf("AttachVolume %s to %s as %s", label, self, v->device);
 	eff_aws(e, "ec2", attach, NULL, NULL);
 	free(attach);
-	eff_describe(e, EK_WAIT, "until the attachment is attached (up to %s; polled every 0.2s at "
-	    "first, backing off; a stuck attaching is detached and retried once)", t);
+	eff_describe(e, EK_WAIT, "until the attachment is attached (up to %s): noticed from the kernel "
+	    "(a block device appearing in /dev; on Nitro its NVMe serial is the proof), EC2 asked "
+	    "every %ds meanwhile; with device events off, polled every 0.2s at first, backing off; "
+	    "a stuck attaching is detached and retried once", t, NOTICE_FALLBACK_MS / 1000);
 	eff_describe(e, EK_CHECK, "the block device appears (NVMe: serial holds the volume id; Xen: "
 	    "%s is /dev/xvd%s) and its serial matches the volume id",
 	    v->device, v->device + strlen(v->device) - 1);
@@ -725,6 +728,7 @@ is_running_state(const char *s)
 struct takeover_state {
 	bool attach_sent, detach_sent, stop_sent, retried, waiting_logged;
 	bool acted;  /* a mutating call went out: poll fast again */
+	bool proven; /* the kernel shows the volume's NVMe serial: attached (Nitro) */
 	int stopped_seen; /* consecutive looks at the owner that EC2 answered "stopped" */
 	long long attach_at;
 	char *owner;
@@ -759,6 +763,11 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 	}
 	if (v->att_instance && !strcmp(v->att_instance, self)) {
 		if (v->att_state && !strcmp(v->att_state, "attached")) {
+			rc = 1;
+			goto out;
+		}
+		/* EC2 confirms the attachment the device already proves. */
+		if (ts->proven && v->att_state && !strcmp(v->att_state, "attaching")) {
 			rc = 1;
 			goto out;
 		}
@@ -890,6 +899,16 @@ out:
 	return rc;
 }
 
+/* Our AttachVolume is out, or EC2 shows an attachment to us under way: the
+ * kernel will show the device when it lands. */
+static bool
+attaching_here(const struct vol *v, const char *self, const struct takeover_state *ts)
+{
+	if (v->att_instance == NULL)
+		return ts->attach_sent;
+	return !strcmp(v->att_instance, self) && v->att_state && !strcmp(v->att_state, "attaching");
+}
+
 static int
 volume_apply(struct hb_ctx *ctx, void *p)
 {
@@ -897,8 +916,10 @@ volume_apply(struct hb_ctx *ctx, void *p)
 	const char *self = md_get(ctx->md, "instance-id");
 	const char *az = md_get(ctx->md, "placement/availability-zone");
 	struct takeover_state ts;
+	struct notice nw = {0};
 	struct poller pl;
 	struct vol v;
+	enum notice_result wr;
 	char t[32], *waitfor = NULL, *dev = NULL, *how = NULL, *why = NULL, *label = NULL;
 	int rc = -1, r;
 
@@ -913,6 +934,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 		ctx_fail(ctx, "no AWS client: run needs the instance's metadata and credentials");
 		goto out;
 	}
+	notice_start(&nw, ctx); /* before AttachVolume: no appearance is missed */
 	poller_start(&pl, c->timeout_ms, ctx);
 	while ((r = find_volume(ctx, c, az, self, &v)) == 1)
 		if (!poller_wait(&pl)) {
@@ -931,6 +953,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			goto out;
 		if (r == 1)
 			break;
+		ts.proven = false;
 		if (ts.acted) {
 			poller_kick(&pl);
 			ts.acted = false;
@@ -940,7 +963,12 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			    or_unknown(v.status), v.att_instance ? ", " : "",
 			    v.att_instance ? or_unknown(v.att_state) : "", v.att_instance ? " to " : "",
 			    v.att_instance ? v.att_instance : "", poller_elapsed(&pl) / 1000, t);
-		if (!poller_wait(&pl)) {
+		if (attaching_here(&v, self, &ts))
+			wr = notice_attach_wait(&nw, ctx, &pl, v.id);
+		else
+			wr = poller_wait(&pl) ? NOTICE_LOOK : NOTICE_TIMEOUT;
+		ts.proven = wr == NOTICE_PROVEN;
+		if (wr == NOTICE_TIMEOUT) {
 			if (v.att_instance && strcmp(v.att_instance, self))
 				ctx_fail(ctx, "%s is still attached to %s after %s (takeover=%s); "
 				    "%s. The volume was left as it is", v.id, v.att_instance, t,
@@ -959,6 +987,9 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			goto out;
 		}
 	}
+	if (ts.proven)
+		log_info(ctx->module, "%s: the device with its NVMe serial appeared; EC2 confirms "
+		    "the attachment (%s)", v.id, or_unknown(v.att_state));
 	/* Invariant 2: the device must be proven to be this volume. */
 	const char *ec2dev = v.att_device ? v.att_device : c->device;
 	for (;;) {
@@ -974,7 +1005,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 		if (poller_progress_due(&pl))
 			log_info(ctx->module, "waiting for the block device of %s (%s) to appear", v.id,
 			    ec2dev);
-		if (!poller_wait(&pl)) {
+		if (!notice_device_wait(&nw, ctx, &pl)) {
 			ctx_fail(ctx, "%s is attached as %s, but no block device proven to be it "
 			    "appeared within %s (looked for an NVMe controller with serial vol%s, and for "
 			    "%s under its Xen name)", v.id, ec2dev, t, v.id + 4, ec2dev);
@@ -990,6 +1021,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 	    ts.owner ? ", taken over from " : "", ts.owner ? ts.owner : "");
 	rc = 0;
 out:
+	notice_stop(&nw);
 	vol_clear(&v);
 	free(ts.owner);
 	free(waitfor);
