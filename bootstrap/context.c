@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "manifest/manifest.h"
 #include "util.h"
 
 void
@@ -97,4 +98,15 @@ ctx_time_left(struct hb_ctx *ctx)
 		return 24LL * 3600 * 1000;
 	long long left = ctx->deadline - mono_ms();
 	return left > 0 ? left : 0;
+}
+
+bool
+ctx_api_due(struct hb_ctx *ctx, long long *next_ms)
+{
+	long long now = mono_ms();
+
+	if (!ctx->fresh && *next_ms != 0 && now < *next_ms)
+		return false;
+	*next_ms = now + (ctx->watch != NULL ? ctx->watch->api_ms : 60 * 1000);
+	return true;
 }
