@@ -136,6 +136,13 @@ aws_error_is(const struct aws_error *e, const char *code)
 }
 
 bool
+aws_error_denied(const struct aws_error *e)
+{
+	return aws_error_is(e, "UnauthorizedOperation") || aws_error_is(e, "AccessDenied") ||
+	    aws_error_is(e, "AccessDeniedException") || aws_error_is(e, "AuthorizationError");
+}
+
+bool
 aws_error_retryable(const struct aws_error *e)
 {
 	switch (e->kind) {

@@ -49,6 +49,9 @@ bool aws_error_is(const struct aws_error *e, const char *code);
 /* Fills e from an error answer (any of the AWS XML error shapes, or not XML). */
 void aws_parse_error(long status, const char *body, size_t len, const char *request_id,
     struct aws_error *e);
+/* A permission the caller's role lacks (every instance with the role
+ * would be refused the same way). */
+bool aws_error_denied(const struct aws_error *e);
 /* Whether standard-mode retries apply to this error. */
 bool aws_error_retryable(const struct aws_error *e);
 
