@@ -43,7 +43,7 @@ ctx_fail(struct hb_ctx *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	set_message(ctx, LOG_ERROR, fmt, ap);
+	set_message(ctx, ctx->quiet ? LOG_DEBUG : LOG_ERROR, fmt, ap);
 	va_end(ap);
 	ctx->scope = FAIL_HERE;
 	return -1;
@@ -55,7 +55,7 @@ ctx_fail_anywhere(struct hb_ctx *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	set_message(ctx, LOG_ERROR, fmt, ap);
+	set_message(ctx, ctx->quiet ? LOG_DEBUG : LOG_ERROR, fmt, ap);
 	va_end(ap);
 	ctx->scope = FAIL_ANYWHERE;
 	return -1;
@@ -67,7 +67,7 @@ ctx_result(struct hb_ctx *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	set_message(ctx, LOG_INFO, fmt, ap);
+	set_message(ctx, ctx->quiet ? LOG_DEBUG : LOG_INFO, fmt, ap);
 	va_end(ap);
 }
 

@@ -42,6 +42,9 @@ struct hb_ctx {
 	/* A check must look afresh, not trust an API answer it keeps: the
 	 * watcher asks this before it repairs a later module. */
 	bool fresh;
+	/* Outcomes are logged at debug (a watcher's round after round of
+	 * checks): the watcher logs what changed. */
+	bool quiet;
 };
 
 void ctx_init(struct hb_ctx *ctx);

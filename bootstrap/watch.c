@@ -383,6 +383,8 @@ report(struct watcher *W, enum hb_event_kind kind, bool healthy, const char *mod
 	ctx->deadline = mono_ms() + CHECK_LIMIT_MS;
 	if (ctx->aws != NULL)
 		aws_set_deadline(ctx->aws, ctx->deadline);
+	/* A heartbeat a minute is routine: logged when it fails. */
+	ctx->quiet = ctx->eff->quiet = kind == EV_HEARTBEAT;
 	for (size_t i = 0; i < W->m->nmods; i++) {
 		const struct module *mod = W->m->mods[i].mod;
 
@@ -394,6 +396,7 @@ report(struct watcher *W, enum hb_event_kind kind, bool healthy, const char *mod
 			log_warn(mod->name, "could not report: %s",
 			    ctx->message ? ctx->message : "unknown error");
 	}
+	ctx->quiet = ctx->eff->quiet = false;
 	if (kind != EV_HEARTBEAT)
 		W->next_heartbeat = mono_ms() + W->m->watch.heartbeat_ms;
 	W->reported_down = !healthy;
@@ -439,14 +442,24 @@ check_one(struct watcher *W, struct wmod *w, bool fresh)
 
 	enter(W, w, CHECK_LIMIT_MS);
 	ctx->fresh = fresh;
+	ctx->quiet = true;
 	t0 = mono_ms();
 	h = w->mm->mod->check(ctx, w->mm->cfg);
 	ctx->fresh = false;
+	ctx->quiet = false;
 	w->took_ms = mono_ms() - t0;
 	w->at = wall_ms();
+	/* The log tells what changed, and every failure: not every pass. */
+	if (h == HEALTH_FAILED)
+		log_warn(w->mm->mod->name, "check failed (%lld in a row): %s", w->fails + 1,
+		    ctx->message ? ctx->message : "failed");
+	else if (h == HEALTH_UNKNOWN && (!w->checked || w->health != HEALTH_UNKNOWN))
+		log_warn(w->mm->mod->name, "check could not run: %s",
+		    ctx->message ? ctx->message : "unknown");
+	else if (h == HEALTH_OK && (!w->checked || w->health != HEALTH_OK))
+		log_info(w->mm->mod->name, "%s%s", w->fails > 0 || w->health == HEALTH_UNKNOWN ?
+		    "healthy again: " : "", ctx->message ? ctx->message : "ok");
 	w->checked = true;
-	if (h == HEALTH_OK && w->fails > 0)
-		log_info(w->mm->mod->name, "healthy again: %s", ctx->message ? ctx->message : "ok");
 	w->health = h;
 	w->anywhere = h == HEALTH_FAILED && ctx->scope == FAIL_ANYWHERE;
 	set_message(w, ctx->message);
@@ -522,6 +535,12 @@ repair_one(struct watcher *W, struct wmod *w)
 		    "than in %s", ctx->message ? ctx->message : "-", bo);
 	else
 		log_error(name, "repair failed: %s", ctx->message ? ctx->message : "-");
+	/* The repair found what every instance would find (a blank device where
+	 * the filesystem was): that is the verdict now. */
+	if (rc != 0 && ctx->scope == FAIL_ANYWHERE) {
+		w->anywhere = true;
+		set_message(w, ctx->message);
+	}
 	/* The next check starts afresh: the repair deserves a fair look. */
 	w->fails = 0;
 	return rc;
@@ -672,9 +691,12 @@ escalate(struct watcher *W, struct wmod *w)
 	}
 	W->state = W_FAILING;
 	if (w->mm->mod->repair != NULL && budget_left(W, w) > 0) {
-		if (mono_ms() >= w->next_repair && earlier_fine(W, w) &&
-		    repair_one(W, w) == REPAIR_NEW_INSTANCE)
+		if (mono_ms() < w->next_repair || !earlier_fine(W, w))
+			return;
+		if (repair_one(W, w) == REPAIR_NEW_INSTANCE)
 			give_up(W, w);
+		else if (w->anywhere)
+			halt(W, w);
 		return;
 	}
 	give_up(W, w);

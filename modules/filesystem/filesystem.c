@@ -241,11 +241,15 @@ mnt_parse(char *line, struct mnt_entry *m)
 	m->fstype = xstrdup(fstype);
 	m->source = unescape(source);
 	m->ro = strcmp(f[5], "ro") == 0 || str_starts(f[5], "ro,");
-	/* The superblock's options: ext4's errors=remount-ro turns these ro and
-	 * leaves the mount's own options rw. */
-	if ((super = strtok_r(NULL, " ", &save)) != NULL &&
-	    (strcmp(super, "ro") == 0 || str_starts(super, "ro,")))
-		m->ro = true;
+	/* The superblock's options: ext4's errors=remount-ro turns these ro (or,
+	 * since Linux 6.x, adds emergency_ro) and leaves the mount's own rw. */
+	if ((super = strtok_r(NULL, " ", &save)) != NULL) {
+		char *opt, *osave = NULL;
+
+		for (opt = strtok_r(super, ",", &osave); opt; opt = strtok_r(NULL, ",", &osave))
+			if (strcmp(opt, "ro") == 0 || strcmp(opt, "emergency_ro") == 0)
+				m->ro = true;
+	}
 	return 0;
 }
 
