@@ -745,8 +745,16 @@ round_once(struct watcher *W)
 	 * later module's failure (the server, when the mount went read-only) is
 	 * most often its consequence.  One round only (--once) just looks. */
 	if (W->o->once) {
+		/* A look, not the watcher: the state file stays the running
+		 * watcher's; the round goes to standard output. */
 		W->state = first ? W_FAILING : unknown ? W_STARTING : W_HEALTHY;
-		save_state(W);
+		for (size_t i = 0; i < W->m->nmods; i++) {
+			const struct wmod *w = &W->w[i];
+
+			if (w->checked)
+				printf("%-12s %-8s %s\n", w->mm->mod->name, health_names[w->health],
+				    w->message ? w->message : "");
+		}
 		return;
 	}
 	if (first != NULL)
@@ -864,7 +872,8 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 		    "watch interval (%s): the watcher pings it between checks too", iv);
 	log_info("watch", "watching %s every %s (%lld failed checks in a row before a repair, "
 	    "%lld repairs per window)", m->name, iv, m->watch.failures, m->watch.restarts);
-	save_state(&W);
+	if (!o->once)
+		save_state(&W);
 	for (;;) {
 		round_once(&W);
 		if (W.rounds == 1)
