@@ -16,11 +16,16 @@
  *  4. the exports are there: for the kernel, `exportfs -v` lists each path;
  *     for ganesha (no dbus needed) an NFSv4 COMPOUND walks the pseudo
  *     filesystem to each export: PUTROOTFH, LOOKUP of each component, GETFH.
- *     The server refusing this client (NFS4ERR_ACCESS, _PERM, _WRONGSEC: the
- *     check's address is not among the export's clients) still proves the
- *     export is there; NFS4ERR_NOENT proves it is not.
+ *     The server refusing this client (NFS4ERR_ACCESS, _PERM, _WRONGSEC)
+ *     still proves the export is there.  ganesha hides from a client the
+ *     exports it does not serve to it (NFS4ERR_NOENT in the pseudo
+ *     filesystem), so NOENT proves the export missing only when the check's
+ *     address is among the export's clients; otherwise the check says the
+ *     export's presence is not provable from there (add the check's address,
+ *     127.0.0.1 by default, to the clients, or set check.host to one).
  * Any of these failing is a failed check, which the watcher may repair by
  * restarting the server (exports.c). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +60,42 @@ exports_listed(const char *out, const char *path)
 			return true;
 		line = nl ? nl + 1 : NULL;
 	}
+	return false;
+}
+
+/* Does client (an address, a CIDR block, "*", or a host name) take in
+ * addr?  Host names are never assumed to. */
+static bool
+client_takes(const char *client, const char *addr)
+{
+	unsigned char a[16], c[16];
+	char net[64];
+	const char *slash = strchr(client, '/');
+	int af = strchr(addr, ':') ? AF_INET6 : AF_INET, bits, full = af == AF_INET ? 32 : 128;
+
+	if (strcmp(client, "*") == 0)
+		return true;
+	if (inet_pton(af, addr, a) != 1)
+		return false;
+	snprintf(net, sizeof(net), "%.*s", slash ? (int)(slash - client) : (int)strlen(client),
+	    client);
+	if (inet_pton(af, net, c) != 1)
+		return false;
+	bits = slash ? atoi(slash + 1) : full;
+	if (bits < 0 || bits > full)
+		return false;
+	for (int i = 0; i < bits; i++)
+		if ((a[i / 8] ^ c[i / 8]) & (0x80 >> (i % 8)))
+			return false;
+	return true;
+}
+
+static bool
+export_serves(const struct nfs_export *ex, const char *addr)
+{
+	for (size_t i = 0; i < ex->nclients; i++)
+		if (client_takes(ex->clients[i], addr))
+			return true;
 	return false;
 }
 
@@ -183,6 +224,11 @@ ganesha_exports(struct hb_ctx *ctx, const struct exports_cfg *x, struct buf *sai
 			/* The server knows the path; it refuses this client, or is busy. */
 			buf_printf(notes, "; %s is there (%s to the check's address)", x->ex[i].path,
 			    rpc_nfs4_status_name(st, sb, sizeof(sb)));
+			continue;
+		}
+		if (st == NFS4ERR_NOENT && !export_serves(&x->ex[i], x->check_host)) {
+			buf_printf(notes, "; %s not provable from %s, which is not among its clients",
+			    x->ex[i].path, x->check_host);
 			continue;
 		}
 		buf_printf(said, "%s (manifest line %d) is not exported by NFS-Ganesha: %s%s",
