@@ -546,6 +546,113 @@ def bench_callgrind(sim, machine, haboot_dyn, tmp, failures):
     return total, in_main
 
 
+# ---- watch: the watcher's cost over a healthy instance ---------------------------
+
+WATCH_GOALS = {"cpu_pct": 0.1, "rss_kb": 4096, "calls_per_hour": 100}
+
+
+def _proc_cpu_ticks(pid):
+    """utime + stime + cutime + cstime of pid, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15])
+
+
+def _proc_status(pid, keys):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in keys:
+                out[k] = int(v.split()[0])
+    return out
+
+
+def _loop_nodes():
+    """Our private /dev holds no loop devices: make the nodes losetup needs."""
+    if not os.path.exists("/dev/loop-control"):
+        os.mknod("/dev/loop-control", stat.S_IFCHR | 0o660, os.makedev(10, 237))
+    for n in range(64):
+        if not os.path.exists(f"/dev/loop{n}"):
+            os.mknod(f"/dev/loop{n}", stat.S_IFBLK | 0o660, os.makedev(7, n))
+
+
+def bench_watch(haboot, seconds, tmp, failures):
+    """`haboot watch` over a whole healthy instance (tests/integration/watchworld: the
+    sim, a loop device attached as the volume, ext4, NFS-Ganesha, Route53, notify) for
+    `seconds` at a 10 s interval, every other watch setting its default.  Its CPU
+    time (with the probe children it reaped), peak RSS, and the AWS calls it made."""
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    os.environ.setdefault("HABOOT", haboot)
+    import simfixture  # noqa: E402
+    import watchworld  # noqa: E402
+    watchworld.HABOOT = haboot
+    _loop_nodes()
+    sim = simfixture.start_sim(Path(tmp) / "watch-sim")
+    w = None
+    try:
+        w = watchworld.World(Path(tmp) / "watch", sim, watch="interval: 10s")
+        w.run()
+        sim.client.clear_requests()
+        p = w.start_watch()
+        w.wait_state("healthy", 120)
+        tick = os.sysconf("SC_CLK_TCK")
+        t0, c0 = time.monotonic(), _proc_cpu_ticks(p.pid)
+        rounds0 = w.state()["rounds"]
+        end = t0 + seconds
+        while time.monotonic() < end and p.poll() is None:
+            time.sleep(min(5, max(0, end - time.monotonic())))
+        if p.poll() is not None:
+            failures.add("watch", f"the watcher exited {p.returncode}: {w.output()[-500:]}")
+            return None
+        wall, cpu = time.monotonic() - t0, (_proc_cpu_ticks(p.pid) - c0) / tick
+        mem = _proc_status(p.pid, ("VmHWM", "RssAnon", "RssFile"))
+        st = w.state()
+        reqs = [r for r in sim.client.requests() if r.get("service") != "imds"]
+        by = {}
+        for r in reqs:
+            by[r.get("action")] = by.get(r.get("action"), 0) + 1
+        metric = by.pop("PutMetricData", 0)
+        if st["state"] != "healthy" or any(m["restarts_total"] for m in st["modules"]):
+            failures.add("watch", f"not a healthy watch: {st['state']}, {st['modules']}")
+        return {"seconds": wall, "cpu": cpu, "rounds": st["rounds"] - rounds0,
+                "hwm_kb": mem.get("VmHWM"), "anon_kb": mem.get("RssAnon"),
+                "file_kb": mem.get("RssFile"), "calls": sum(by.values()), "by": by,
+                "metric": metric}
+    except Exception as e:  # the other sections' results still count
+        failures.add("watch", repr(e))
+        return None
+    finally:
+        if w is not None:
+            w.close()
+        sim.stop()
+
+
+def watch_rows(res, seconds):
+    """The watch section of the table."""
+    rows = [(f"watch: a healthy instance, {seconds / 60:g} min at a 10 s interval, "
+             "other settings default",)]
+    x = res.get("watch")
+    if not x:
+        rows.append(("(not measured: see FAILED below)", "-", "n/a", "-"))
+        return rows
+    pct = 100 * x["cpu"] / x["seconds"]
+    per_hour = lambda n: n * 3600 / x["seconds"]
+    g = WATCH_GOALS
+    rows.append((f"CPU time, {x['rounds']} rounds (goal: well under {g['cpu_pct']:g} % of a core)",
+                 "-", f"{x['cpu'] * 1000:.0f} ms = {pct:.3f} %", "-"))
+    rows.append((f"peak RSS (goal: under {g['rss_kb'] // 1024} MiB)", "-", mib(x["hwm_kb"]), "-"))
+    rows.append(("  of which the binary's own pages / anonymous", "-",
+                 f"{mib(x['file_kb'])} / {mib(x['anon_kb'])}", "-"))
+    detail = ", ".join(f"{k} {per_hour(v):.0f}" for k, v in sorted(x["by"].items()))
+    rows.append((f"AWS calls per hour besides the metric (goal: under "
+                 f"{g['calls_per_hour']})", "-", f"{per_hour(x['calls']):.0f}", "-"))
+    rows.append(("  " + (detail or "none"), "-", "", "-"))
+    rows.append(("PutMetricData calls per hour (the Healthy heartbeat)", "-",
+                 f"{per_hour(x['metric']):.0f}", "-"))
+    return rows
+
+
 def file_size(path):
     try:
         return os.path.getsize(path)
@@ -780,6 +887,20 @@ METHOD = """\
   before anything else): measured where the drill can, AWS's documented or
   typical figures where it cannot, each labelled.
 
+- **watch**: `haboot watch` (the static binary) over a whole healthy
+  instance built as the integration tests build it
+  (`tests/integration/watchworld.py`: the simulator as AWS and IMDS, a loop
+  device attached as the EBS volume, ext4, NFS-Ganesha on loopback, Route53,
+  notify), at a 10 s interval with every other watch setting its default
+  (api_interval 2m, heartbeat 1m).  CPU time is the watcher's user+sys plus
+  its reaped children's (the filesystem check's probe), from its first
+  healthy round to the end, against wall time; peak RSS is its VmHWM (its
+  start-up included: manifest, libcurl and OpenSSL initialisation), split
+  into the binary's own clean, file-backed pages and anonymous memory; AWS
+  calls are what the simulator answered (IMDS aside) over the watch, scaled
+  to an hour.  The simulator speaks plain HTTP: against real AWS (HTTPS) the
+  watcher also holds a TLS context and the CA bundle.
+
 Ratios are reference / haboot.  The simulator is started with Nagle's
 algorithm off (it writes headers and body in two sends, and with Nagle on a
 keep-alive client waits ~40 ms for a delayed ACK on some answers, a cost real
@@ -789,8 +910,9 @@ every 20 ms, so that a delay of 0 is 0.
 Options: `--runs N` (run, validation and reference detection runs; 5),
 `--latency-runs N` (haboot Nitro detection runs; 20, and half as many Xen
 and events-off runs), `--delay S` (attach time; 2), `--long-wait S` (the
-long attach; 60, 0 skips it), `--no-drill` (no drill column in the budget),
-`--no-results` (leave this file alone).  `HABOOT` and `HABOOT_STATIC` name
+long attach; 60, 0 skips it), `--watch-seconds S` (the watch; 600, 0 skips
+it), `--no-drill` (no drill column in the budget), `--no-results` (leave
+this file alone).  `HABOOT` and `HABOOT_STATIC` name
 other builds.
 
 ## The static binary's size, step by step
@@ -866,6 +988,8 @@ def main():
     ap.add_argument("--delay", type=float, default=2.0, help="attach time in detection runs (s)")
     ap.add_argument("--long-wait", type=float, default=60.0,
                     help="attach time of the long-wait row (s); 0 skips it")
+    ap.add_argument("--watch-seconds", type=float, default=600.0,
+                    help="how long the watch section watches a healthy instance (s); 0 skips it")
     ap.add_argument("--no-results", action="store_true", help="do not rewrite bench/RESULTS.md")
     ap.add_argument("--no-drill", action="store_true",
                     help="leave the drill out of the takeover budget")
@@ -892,8 +1016,9 @@ def main():
     # reference run ~7 s, its detection run ~9 s, a long one ~25 s; haboot's ~3 s
     eta = (a.runs * 16 + 10 + max(3 * 2 * a.latency_runs, a.long_wait + 5)
            + (25 if a.long_wait else 0))
+    eta += a.watch_seconds + 30
     say(f"about {eta / 60:.0f} min: {a.runs} runs per side, {a.latency_runs} detection runs "
-        f"of haboot, a {a.long_wait:g} s attach")
+        f"of haboot, a {a.long_wait:g} s attach, a {a.watch_seconds:g} s watch")
     failures = Failures()
     res = {"run_binary": run_binary, "prev_ir": previous_ir()}
     with tempfile.TemporaryDirectory(prefix="haboot-bench-") as tmp:
@@ -926,7 +1051,13 @@ def main():
                 long_sim.stop()
             for x in m.values():
                 x.close()
-    table = render(build_rows(a, res))
+        if a.watch_seconds > 0:
+            say(f"watch: the watcher over a healthy instance for {a.watch_seconds:g} s")
+            res["watch"] = bench_watch(haboot, a.watch_seconds, tmp, failures)
+    rows = build_rows(a, res)
+    if a.watch_seconds > 0:
+        rows += watch_rows(res, a.watch_seconds)
+    table = render(rows)
     footer = (f"machine: {machine()}\n"
               "Figures vary from run to run (and more from machine to machine); "
               "medians unless marked worst.\n\n" + "\n".join(budget_lines()))

@@ -163,7 +163,7 @@ eff_aws(struct effects *e, const char *service, const char *summary, int (*call)
 		record(e, EK_AWS, xasprintf("%s %s", service, summary));
 		return 0;
 	}
-	log_info(e->module, "%s %s", service, summary);
+	hlog(e->quiet ? LOG_DEBUG : LOG_INFO, e->module, "%s %s", service, summary);
 	return call(arg);
 }
 

@@ -38,6 +38,7 @@ struct effects {
 	struct eff_step *steps;
 	size_t nsteps, cap;
 	long long cmd_timeout_ms; /* default limit for commands */
+	bool quiet;               /* routine calls (the watcher's heartbeat): log at debug */
 };
 
 void eff_init(struct effects *e, enum eff_mode mode);

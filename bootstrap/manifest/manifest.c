@@ -182,7 +182,7 @@ parse_watch(struct cfg *c, struct watch_cfg *w, const struct ynode *v)
 	w->window_ms = 10 * MIN;
 	w->backoff_ms = 10 * S;
 	w->heartbeat_ms = 1 * MIN;
-	w->api_ms = 1 * MIN;
+	w->api_ms = 2 * MIN;
 	if (v == NULL || !cfg_map(c, v, "watch", watch_keys))
 		return;
 	cfg_duration(c, v, "interval", false, 1 * S, 10 * MIN, &w->interval_ms);
