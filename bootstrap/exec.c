@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawn.h"
+
 #define EXEC_OUTPUT_MAX (256 * 1024)
 
 void
@@ -48,6 +50,13 @@ argv_to_display(const char *const argv[])
 
 int
 exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *res)
+{
+	return exec_argv_as(argv, NULL, timeout_ms, res);
+}
+
+int
+exec_argv_as(const char *const argv[], const struct exec_as *as, long long timeout_ms,
+    struct exec_result *res)
 {
 	int pfd[2], errpipe[2], wstatus = 0;
 	pid_t pid;
@@ -90,7 +99,9 @@ exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *re
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execvp(argv[0], (char *const *)(uintptr_t)argv);
+		const char *stage;
+		if (exec_as_apply(as, &stage) == 0)
+			execvp(argv[0], (char *const *)(uintptr_t)argv);
 		int e = errno;
 		(void)!write(errpipe[1], &e, sizeof(e));
 		_exit(127);
