@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,74 +30,183 @@ numeric_id(const char *s, unsigned long *out)
 	return errno == 0 && *out < 4294967295UL;
 }
 
+/* Accounts come from /etc/passwd and /etc/group, not through NSS: the
+ * static binary cannot load NSS modules (glibc's libnss_systemd, named in
+ * Debian's nsswitch.conf, crashes a static program), and the system users
+ * services run as live in these files. */
+#define PASSWD_FILE "/etc/passwd"
+#define GROUP_FILE "/etc/group"
+
+struct acct {
+	char *name, *home, *shell;
+	unsigned long id, gid;
+	char *members;      /* group: the member list */
+};
+
+static void
+acct_free(struct acct *a)
+{
+	free(a->name);
+	free(a->home);
+	free(a->shell);
+	free(a->members);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Splits a colon-separated line into at most n fields; returns how many. */
+static int
+split_fields(char *line, char *f[], int n)
+{
+	int k = 0;
+
+	f[k++] = line;
+	for (char *p = line; *p && k < n; p++)
+		if (*p == ':') {
+			*p = '\0';
+			f[k++] = p + 1;
+		}
+	return k;
+}
+
+/* Finds the entry named name (or, name NULL, with id) in a passwd (7
+ * fields) or group (4 fields) file.  With each, calls each(a, arg) for every
+ * entry instead and returns 0. */
+static int
+acct_find(const char *file, bool group, const char *name, unsigned long id, struct acct *a,
+    void (*each)(const struct acct *, void *), void *arg)
+{
+	FILE *fp = fopen(file, "re");
+	char *line = NULL, *f[7];
+	size_t cap = 0;
+	int rc = -1, want = group ? 4 : 7;
+
+	memset(a, 0, sizeof(*a));
+	if (fp == NULL)
+		return -1;
+	while (getline(&line, &cap, fp) > 0) {
+		unsigned long fid, fgid = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#' || line[0] == '+' || line[0] == '-' ||
+		    split_fields(line, f, want) != want || !numeric_id(f[2], &fid) ||
+		    (!group && !numeric_id(f[3], &fgid)))
+			continue;
+		if (each == NULL && (name ? strcmp(f[0], name) != 0 : fid != id))
+			continue;
+		a->name = xstrdup(f[0]);
+		a->id = fid;
+		a->gid = fgid;
+		if (group)
+			a->members = xstrdup(f[3]);
+		else {
+			a->home = xstrdup(f[5]);
+			a->shell = xstrdup(f[6]);
+		}
+		if (each == NULL) {
+			rc = 0;
+			break;
+		}
+		each(a, arg);
+		acct_free(a);
+	}
+	if (each != NULL)
+		rc = 0;
+	free(line);
+	fclose(fp);
+	return rc;
+}
+
+struct members_of {
+	const char *user;
+	struct exec_as *as;
+};
+
+/* The groups listing user as a member: its supplementary groups. */
+static void
+add_if_member(const struct acct *g, void *arg)
+{
+	struct members_of *m = arg;
+	char *list = xstrdup(g->members), *save = NULL;
+
+	for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save))
+		if (strcmp(u, m->user) == 0 && (gid_t)g->id != m->as->gid) {
+			m->as->groups = xrealloc(m->as->groups,
+			    (size_t)(m->as->ngroups + 1) * sizeof(gid_t));
+			m->as->groups[m->as->ngroups++] = (gid_t)g->id;
+			break;
+		}
+	free(list);
+}
+
 int
 exec_as_resolve(struct exec_as *as, const char *user, const char *group, char **why)
 {
-	struct passwd *pw = NULL;
-	struct group *gr;
-	unsigned long id;
+	struct acct pw, gr;
+	unsigned long id = 0;
+	bool have_pw;
 	const char *uname;
 	char *gname = NULL;
-	int n = 32, rc = -1;
+	int rc = -1;
 
 	memset(as, 0, sizeof(*as));
+	memset(&gr, 0, sizeof(gr));
 	*why = NULL;
-	errno = 0;
 	if (user == NULL)
-		pw = getpwuid(getuid());
+		have_pw = acct_find(PASSWD_FILE, false, NULL, getuid(), &pw, NULL, NULL) == 0;
 	else if (numeric_id(user, &id))
-		pw = getpwuid((uid_t)id);
-	else if ((pw = getpwnam(user)) == NULL) {
-		*why = xasprintf("user %s is not known on this machine (no entry in the password "
-		    "database): create it in the image, or name an existing user", user);
+		have_pw = acct_find(PASSWD_FILE, false, NULL, id, &pw, NULL, NULL) == 0;
+	else if (!(have_pw = acct_find(PASSWD_FILE, false, user, 0, &pw, NULL, NULL) == 0)) {
+		*why = xasprintf("user %s is not known on this machine (no entry in %s): create it "
+		    "in the image, or name an existing user", user, PASSWD_FILE);
 		goto out;
 	}
-	if (pw == NULL && user == NULL) {
-		*why = xasprintf("haboot's own user (uid %u) has no password entry", getuid());
+	if (!have_pw && user == NULL) {
+		*why = xasprintf("haboot's own user (uid %u) has no entry in %s", getuid(),
+		    PASSWD_FILE);
 		goto out;
 	}
-	as->uid = pw ? pw->pw_uid : (uid_t)id;
-	as->home = xstrdup(pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/");
-	as->shell = xstrdup(pw && pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
-	uname = pw ? pw->pw_name : user;
+	as->uid = have_pw ? (uid_t)pw.id : (uid_t)id;
+	as->home = xstrdup(have_pw && *pw.home ? pw.home : "/");
+	as->shell = xstrdup(have_pw && *pw.shell ? pw.shell : "/bin/sh");
+	uname = have_pw ? pw.name : user;
 	if (group == NULL) {
-		if (pw == NULL) {
-			*why = xasprintf("user %s has no password entry, so it has no primary group: "
-			    "set group too", user);
+		if (!have_pw) {
+			*why = xasprintf("user %s has no entry in %s, so it has no primary group: set "
+			    "group too", user, PASSWD_FILE);
 			goto out;
 		}
-		as->gid = pw->pw_gid;
-		gr = getgrgid(as->gid);
-		gname = gr ? xstrdup(gr->gr_name) : xasprintf("%u", (unsigned)as->gid);
+		as->gid = (gid_t)pw.gid;
+		gname = acct_find(GROUP_FILE, true, NULL, pw.gid, &gr, NULL, NULL) == 0 ?
+		    xstrdup(gr.name) : xasprintf("%lu", pw.gid);
 	} else if (numeric_id(group, &id)) {
 		as->gid = (gid_t)id;
 		gname = xstrdup(group);
-	} else if ((gr = getgrnam(group)) == NULL) {
-		*why = xasprintf("group %s is not known on this machine: create it in the image, or "
-		    "name an existing group", group);
+	} else if (acct_find(GROUP_FILE, true, group, 0, &gr, NULL, NULL) < 0) {
+		*why = xasprintf("group %s is not known on this machine (no entry in %s): create it "
+		    "in the image, or name an existing group", group, GROUP_FILE);
 		goto out;
 	} else {
-		as->gid = gr->gr_gid;
+		as->gid = (gid_t)gr.id;
 		gname = xstrdup(group);
 	}
-	/* The supplementary groups are looked up here, not after fork: the
-	 * lookup is not async-signal-safe. */
-	as->groups = xcalloc((size_t)n, sizeof(gid_t));
-	if (pw != NULL && getgrouplist(pw->pw_name, as->gid, as->groups, &n) < 0) {
-		as->groups = xrealloc(as->groups, (size_t)n * sizeof(gid_t));
-		if (getgrouplist(pw->pw_name, as->gid, as->groups, &n) < 0)
-			n = 0;
+	/* The primary group, then every group that lists the user. */
+	as->groups = xcalloc(1, sizeof(gid_t));
+	as->groups[0] = as->gid;
+	as->ngroups = 1;
+	if (have_pw) {
+		struct members_of m = {.user = pw.name, .as = as};
+		struct acct scratch;
+
+		acct_find(GROUP_FILE, true, NULL, 0, &scratch, add_if_member, &m);
 	}
-	if (pw == NULL || n <= 0) {
-		as->groups[0] = as->gid;
-		n = 1;
-	}
-	as->ngroups = n;
 	as->who = xasprintf("%s:%s", uname, gname);
 	as->switch_ids = user != NULL || group != NULL;
 	rc = 0;
 out:
 	free(gname);
+	if (have_pw)
+		acct_free(&pw);
+	acct_free(&gr);
 	if (rc < 0)
 		exec_as_free(as);
 	return rc;
