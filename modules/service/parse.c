@@ -258,6 +258,7 @@ static void
 parse_ready(struct cfg *c, const struct ynode *n, struct svc_cfg *s)
 {
 	const struct ynode *r = ymap_get(n, "ready");
+	const char *why;
 	int kinds = 0;
 
 	if (r == NULL) {
@@ -280,7 +281,15 @@ parse_ready(struct cfg *c, const struct ynode *n, struct svc_cfg *s)
 	if (ymap_get(r, "http") != NULL) {
 		kinds++;
 		s->ready = READY_HTTP;
-		cfg_str(c, r, "http", true, check_url, &s->ready_url);
+		/* Checked here, not by cfg_str: a URL holding a password must not be
+		 * echoed into the error. */
+		if (cfg_str(c, r, "http", true, NULL, &s->ready_url) == CFG_OK &&
+		    (why = check_url(s->ready_url)) != NULL) {
+			if (strchr(s->ready_url, '@') != NULL)
+				diag_err(c->d, ymap_get(r, "http"), "http URL %s", why);
+			else
+				diag_err(c->d, ymap_get(r, "http"), "http \"%s\": %s", s->ready_url, why);
+		}
 	}
 	if (kinds == 0)
 		diag_err(c->d, r, "service ready needs one of port (a TCP port that accepts), "
