@@ -113,10 +113,11 @@ output_tail(const struct buf *out)
 	return buf_steal(&b);
 }
 
-/* Runs argv as the service's user with a time limit; -1 after ctx_fail
- * naming role ("init command"), or, with anywhere, ctx_fail_anywhere. */
+/* Runs argv as as (the service's user, or NULL: haboot itself) with a time
+ * limit; -1 after ctx_fail naming role ("init command"), or, with
+ * anywhere, ctx_fail_anywhere. */
 static int
-run_cmd(struct hb_ctx *ctx, struct svc_run *r, char *const argv[], const char *role,
+run_as(struct hb_ctx *ctx, const struct exec_as *as, char *const argv[], const char *role,
     long long limit_ms, bool anywhere)
 {
 	long long saved = ctx->eff->cmd_timeout_ms;
@@ -126,7 +127,7 @@ run_cmd(struct hb_ctx *ctx, struct svc_run *r, char *const argv[], const char *r
 
 	if (limit_ms < ctx->eff->cmd_timeout_ms)
 		ctx->eff->cmd_timeout_ms = limit_ms > 0 ? limit_ms : 1;
-	rc = eff_run_as(ctx->eff, (const char *const *)argv, &r->as, &res);
+	rc = eff_run_as(ctx->eff, (const char *const *)argv, as, &res);
 	ctx->eff->cmd_timeout_ms = saved;
 	if (rc == 0) {
 		exec_result_free(&res);
@@ -144,6 +145,24 @@ run_cmd(struct hb_ctx *ctx, struct svc_run *r, char *const argv[], const char *r
 	free(tail);
 	exec_result_free(&res);
 	return -1;
+}
+
+static int
+run_cmd(struct hb_ctx *ctx, struct svc_run *r, char *const argv[], const char *role,
+    long long limit_ms, bool anywhere)
+{
+	return run_as(ctx, &r->as, argv, role, limit_ms, anywhere);
+}
+
+/* systemctl runs as haboot, in haboot's environment: user is the unit's
+ * business (its User=), and only root may start units. */
+static int
+systemctl(struct hb_ctx *ctx, const char *verb, const char *unit, const char *role,
+    long long limit_ms)
+{
+	char *argv[] = {"systemctl", (char *)verb, (char *)unit, NULL};
+
+	return run_as(ctx, NULL, argv, role, limit_ms, false);
 }
 
 /* ---- the volume ---------------------------------------------------------- */
@@ -327,6 +346,10 @@ wait_ready(struct hb_ctx *ctx, struct svc_run *r, struct svc_proc *p, long long 
 		long long now = mono_ms(), rest = deadline - now;
 		int status;
 
+		/* Each probe gets at least a second: one starved at the deadline
+		 * would hide why the ones before it failed. */
+		if (rest < 1000)
+			rest = 1000;
 		if (svc_probe(s, &r->as, rest < SVC_CHECK_TIMEOUT_MS ? rest : SVC_CHECK_TIMEOUT_MS,
 		    why, sizeof(why)) == 0) {
 			fmt_duration(mono_ms() - t0, t, sizeof(t));
@@ -419,13 +442,11 @@ start(struct hb_ctx *ctx, struct svc_run *r, const char *verb)
 	int rc = -1;
 
 	if (s->how == SVC_UNIT) {
-		char *argv[] = {"systemctl", (char *)verb, s->unit, NULL};
-
 		/* systemctl waits for the unit's own start (Type=notify, forking). */
 		limit = s->ready_timeout_ms < ctx_time_left(ctx) ? s->ready_timeout_ms :
 		    ctx_time_left(ctx);
-		if (run_cmd(ctx, r, argv, strcmp(verb, "start") ? "restarting the unit:" :
-		    "starting the unit:", limit, false) < 0)
+		if (systemctl(ctx, verb, s->unit, strcmp(verb, "start") ? "restarting the unit:" :
+		    "starting the unit:", limit) < 0)
 			return -1;
 		return wait_ready(ctx, r, &p, 0);
 	}
@@ -725,9 +746,7 @@ svc_release(struct hb_ctx *ctx, void *cfg)
 	if (run_init(ctx, &r, s) < 0)
 		return -1;
 	if (s->how == SVC_UNIT) {
-		char *argv[] = {"systemctl", "stop", s->unit, NULL};
-
-		if (run_cmd(ctx, &r, argv, "stopping the unit:", s->stop_timeout_ms, false) < 0) {
+		if (systemctl(ctx, "stop", s->unit, "stopping the unit:", s->stop_timeout_ms) < 0) {
 			char *m = xasprintf("%s; the volume stays mounted", ctx->message);
 
 			free(ctx->message);

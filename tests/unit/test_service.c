@@ -78,8 +78,12 @@ setup(struct fixture *f, const char *body)
 		} else
 			buf_addc(&b, *p);
 	}
-	text = xasprintf("version: 1\nname: t\nmodules:\n  - service:\n"
-	    "      log: %s/svc.log\n      pidfile: %s\n%s", f->dir, f->pidfile, b.data);
+	/* A unit has no log or pid file of haboot's. */
+	if (strstr(body, "unit:") != NULL)
+		text = xasprintf("version: 1\nname: t\nmodules:\n  - service:\n%s", b.data);
+	else
+		text = xasprintf("version: 1\nname: t\nmodules:\n  - service:\n"
+		    "      log: %s/svc.log\n      pidfile: %s\n%s", f->dir, f->pidfile, b.data);
 	buf_free(&b);
 	diag_init(&d, "t.yaml");
 	f->m = manifest_parse(text, strlen(text), false, &d);
@@ -308,6 +312,67 @@ test_a_command_that_daemonizes(void **state)
 	teardown(&f);
 }
 
+
+/* A stand-in systemctl first on haboot's PATH: it records each call and
+ * makes the unit "serve" (the ready file) on start and restart. */
+static char *
+fake_systemctl(struct fixture *f)
+{
+	char *bin = unit_path(f->dir, "bin"), *prog = unit_path(bin, "systemctl");
+	char *text = xasprintf("#!/bin/sh\n"
+	    "echo \"$(id -u) $*\" >> %s/systemctl.calls\n"
+	    "case $1 in start|restart) touch %s/ready ;; stop) rm -f %s/ready ;; esac\n",
+	    f->dir, f->dir, f->dir);
+	char *path = xasprintf("%s:%s", bin, getenv("PATH"));
+
+	assert_int_equal(mkdir(bin, 0755), 0);
+	unit_write(prog, text);
+	assert_int_equal(chmod(prog, 0755), 0);
+	free(text);
+	free(prog);
+	free(bin);
+	return path;
+}
+
+static void
+test_a_systemd_unit(void **state)
+{
+	struct fixture f;
+	char *old = xstrdup(getenv("PATH")), *path, *calls, *want;
+	(void)state;
+
+	/* The user is the unit's business: systemctl itself runs as haboot. */
+	setup(&f, "      unit: postgresql@15-main\n      user: nobody\n"
+	    "      ready: {command: [test, -e, %s/ready], timeout: 10s}\n");
+	path = fake_systemctl(&f);
+	setenv("PATH", path, 1);
+	assert_int_equal(chmod(f.dir, 0755), 0); /* the probe runs as nobody */
+	assert_int_equal(f.mod->apply(&f.ctx, f.cfg), 0);
+	assert_non_null(strstr(f.ctx.message, "started unit postgresql@15-main"));
+	fresh(&f);
+	assert_int_equal(f.mod->check(&f.ctx, f.cfg), HEALTH_OK);
+	unlink(f.ready);
+	fresh(&f);
+	assert_int_equal(f.mod->check(&f.ctx, f.cfg), HEALTH_FAILED);
+	fresh(&f);
+	assert_int_equal(f.mod->repair(&f.ctx, f.cfg), 0);
+	fresh(&f);
+	assert_int_equal(f.mod->release(&f.ctx, f.cfg), 0);
+	assert_false(unit_exists(f.ready));
+	setenv("PATH", old, 1);
+	calls = unit_path(f.dir, "systemctl.calls");
+	want = xasprintf("%u start postgresql@15-main\n%u restart postgresql@15-main\n"
+	    "%u stop postgresql@15-main\n", getuid(), getuid(), getuid());
+	free(path);
+	path = unit_slurp(calls);
+	assert_string_equal(path, want);
+	free(path);
+	free(want);
+	free(calls);
+	free(old);
+	teardown(&f);
+}
+
 int
 main(void)
 {
@@ -318,6 +383,7 @@ main(void)
 		cmocka_unit_test(test_release_refuses_a_service_it_cannot_find),
 		cmocka_unit_test(test_never_started_on_an_unproven_volume),
 		cmocka_unit_test(test_a_command_that_daemonizes),
+		cmocka_unit_test(test_a_systemd_unit),
 	};
 
 	return cmocka_run_group_tests_name("service", tests, quiet, NULL);
