@@ -22,7 +22,7 @@ import time
 import pytest
 
 import pgfixture
-from hbrun import INSTANCE, METADATA
+from hbrun import INSTANCE, METADATA, mutating_route53
 from nfsfixture import HABOOT, HB_ENV, haboot, module_status
 from pgfixture import SIGNATURE, pid_alive, wait_for
 from simfixture import shared_sim
@@ -140,12 +140,26 @@ def test_a_start_command_that_fails_fails_the_run_with_its_words(world):
     assert not w.postgres_pids()
 
 
-def test_a_readiness_timeout_fails_and_stops_what_it_started(world):
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    return shared_sim(tmp_path_factory)
+
+
+ROUTE53 = ("  - route53:\n      zone: Z1G9ZB2OW5990Z\n      name: db.helloawsworld.com\n"
+           "      value: local-ipv4\n")
+
+
+def test_a_readiness_timeout_fails_and_stops_what_it_started(world, sim):
     w = world
+    sim.client.reset()
     # postgres starts for real, but the probe asks a port nothing listens on.
     nobody = pgfixture.free_port()
-    r = run(w, w.manifest(ready={"port": nobody, "timeout": "3s"}))
+    r = run(w, w.manifest(ready={"port": nobody, "timeout": "3s"}, extra=ROUTE53),
+            env=dict(HB_ENV, **sim.env()))
     assert r.returncode == 1, r.stderr
+    # DNS never moves to a service that does not answer (DESIGN.md 8).
+    assert module_status(w.status, "route53")["state"] == "skipped"
+    assert not mutating_route53(sim)
     svc = module_status(w.status, "service")
     msg = svc["message"]
     assert "did not become ready within 3s" in msg, msg
@@ -157,11 +171,6 @@ def test_a_readiness_timeout_fails_and_stops_what_it_started(world):
     # The failure policy ran after it: the module's failure is this instance's.
     with open(w.status) as f:
         assert json.load(f)["outcome"] == "failed"
-
-
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    return shared_sim(tmp_path_factory)
 
 
 def test_watch_restarts_a_dead_postgres_then_gives_up(world, sim):
