@@ -46,6 +46,14 @@ struct svc_run {
 	char *ready;         /* the probe, in words */
 };
 
+static void
+run_free(struct svc_run *r)
+{
+	exec_as_free(&r->as);
+	free(r->ready);
+	r->ready = NULL;
+}
+
 static int
 run_init(struct hb_ctx *ctx, struct svc_run *r, struct svc_cfg *s)
 {
@@ -58,19 +66,13 @@ run_init(struct hb_ctx *ctx, struct svc_run *r, struct svc_cfg *s)
 		/* The image lacks the user: every instance made from it would too. */
 		ctx_fail_anywhere(ctx, "%s", why);
 		free(why);
+		run_free(r);
 		return -1;
 	}
 	exec_as_env(&r->as, s->env_names, s->env_values, s->nenv);
 	if (s->directory != NULL)
 		r->as.dir = xstrdup(s->directory);
 	return 0;
-}
-
-static void
-run_free(struct svc_run *r)
-{
-	exec_as_free(&r->as);
-	free(r->ready);
 }
 
 static const char *
@@ -432,55 +434,69 @@ stop_failed_start(struct hb_ctx *ctx, const struct svc_cfg *s, const struct svc_
 	free(who);
 }
 
+/* The start itself, through the effects layer (plan shows these steps):
+ * systemctl VERB UNIT, or the command spawned detached and its pid file.
+ * *p is the daemon started (pid 0: none known), *log_off where its log
+ * began. */
 static int
-start(struct hb_ctx *ctx, struct svc_run *r, const char *verb)
+launch(struct hb_ctx *ctx, struct svc_run *r, const char *verb, struct svc_proc *p,
+    long long *log_off)
 {
 	struct svc_cfg *s = r->s;
-	struct svc_proc p = {0, -1};
-	long long log_off = 0, limit;
+	long long limit;
 	char *why = NULL, *dir;
 	int rc = -1;
 
+	p->pid = 0;
+	p->start = -1;
+	*log_off = 0;
 	if (s->how == SVC_UNIT) {
 		/* systemctl waits for the unit's own start (Type=notify, forking). */
 		limit = s->ready_timeout_ms < ctx_time_left(ctx) ? s->ready_timeout_ms :
 		    ctx_time_left(ctx);
-		if (systemctl(ctx, verb, s->unit, strcmp(verb, "start") ? "restarting the unit:" :
-		    "starting the unit:", limit) < 0)
-			return -1;
-		return wait_ready(ctx, r, &p, 0);
+		return systemctl(ctx, verb, s->unit, strcmp(verb, "start") ? "restarting the unit:" :
+		    "starting the unit:", limit);
 	}
 	dir = xstrdup(s->log);
 	if (eff_mkdir(ctx->eff, dirname(dir), 0755) < 0) {
 		ctx_fail(ctx, "cannot create the directory of %s: %s", s->log, strerror(errno));
-		free(dir);
-		return -1;
+		goto out;
 	}
-	free(dir);
-	log_off = svc_file_size(s->log);
-	if (eff_spawn(ctx->eff, (const char *const *)s->command, &r->as, s->log, &p.pid,
+	*log_off = svc_file_size(s->log);
+	if (eff_spawn(ctx->eff, (const char *const *)s->command, &r->as, s->log, &p->pid,
 	    &why) < 0) {
 		ctx_fail(ctx, "cannot start %s: %s", s->command[0], why);
 		goto out;
 	}
-	p.start = p.pid > 0 ? proc_start_time(p.pid) : -1;
-	if (svc_proc_write(ctx, s, p.pid) < 0)
-		goto fail;
-	if (p.pid > 0)
-		ctx_set_fact(ctx, FACT_SERVICE_PID, "%d", (int)p.pid);
-	if (ctx->eff->mode == EFF_RECORD) {
-		rc = 0;
+	p->start = p->pid > 0 ? proc_start_time(p->pid) : -1;
+	if (p->pid > 0)
+		ctx_set_fact(ctx, FACT_SERVICE_PID, "%d", (int)p->pid);
+	if (svc_proc_write(ctx, s, p->pid) < 0) {
+		stop_failed_start(ctx, s, p);
 		goto out;
 	}
-	if (wait_ready(ctx, r, &p, log_off) == 0) {
-		rc = 0;
-		goto out;
-	}
-fail:
-	stop_failed_start(ctx, s, &p);
+	rc = 0;
 out:
+	free(dir);
 	free(why);
 	return rc;
+}
+
+/* Starts the service and waits until it is ready; a start that does not
+ * get there leaves nothing running. */
+static int
+start(struct hb_ctx *ctx, struct svc_run *r, const char *verb)
+{
+	struct svc_proc p;
+	long long log_off;
+
+	if (launch(ctx, r, verb, &p, &log_off) < 0)
+		return -1;
+	if (wait_ready(ctx, r, &p, log_off) == 0)
+		return 0;
+	if (r->s->how == SVC_COMMAND)
+		stop_failed_start(ctx, r->s, &p);
+	return -1;
 }
 
 /* Waits until the service no longer answers, up to ms (no pid to watch). */
@@ -591,6 +607,8 @@ svc_plan(struct hb_ctx *ctx, void *cfg)
 	struct effects *e = ctx->eff;
 	const char *mnt = ctx_fact(ctx, FACT_FS_MOUNTPOINT);
 	struct svc_run r;
+	struct svc_proc p;
+	long long log_off;
 	char t[32];
 	int rc = -1;
 
@@ -610,7 +628,7 @@ svc_plan(struct hb_ctx *ctx, void *cfg)
 		eff_run_as(e, (const char *const *)s->init, &r.as, NULL);
 	}
 	eff_describe(e, EK_NOTE, "if %s already: nothing to start", r.ready);
-	if (start(ctx, &r, "start") < 0)
+	if (launch(ctx, &r, "start", &p, &log_off) < 0)
 		goto out;
 	fmt_duration(s->ready_timeout_ms, t, sizeof(t));
 	eff_describe(e, EK_WAIT, "until %s (up to %s, probing again with backoff)%s", r.ready, t,
