@@ -532,6 +532,12 @@ stop_command(struct hb_ctx *ctx, struct svc_run *r, bool force, char *done, size
 	svc_proc_read(s, &p);
 	who = xasprintf("%s (pid %d)", s->command[0], (int)p.pid);
 	snprintf(done, donelen, "%s was not running", s->command[0]);
+	/* A release run again after it stopped the service finishes here: no
+	 * process to wait for, nothing answers (a stop command would only fail). */
+	if (!force && p.pid == 0 && svc_probe(s, &r->as, 2000, why, sizeof(why)) != 0) {
+		rc = 0;
+		goto out;
+	}
 	if (s->stop != NULL) {
 		if (run_cmd(ctx, r, s->stop, "stop command", limit, false) < 0 && !force &&
 		    p.pid == 0)
@@ -548,7 +554,7 @@ stop_command(struct hb_ctx *ctx, struct svc_run *r, bool force, char *done, size
 			goto out;
 		}
 		snprintf(done, donelen, "stopped %s with SIGTERM", who);
-	} else if (!force && svc_probe(s, &r->as, 2000, why, sizeof(why)) == 0) {
+	} else if (!force) {
 		ctx_fail(ctx, "%s still answers (%s) but haboot knows no process of it to stop "
 		    "(its command left a daemon behind, or something else started it): set "
 		    "stop: {command: [...]} so it can be stopped before the volume is unmounted",

@@ -254,6 +254,10 @@ test_release_with_a_stop_command(void **state)
 	assert_int_equal(f.mod->release(&f.ctx, f.cfg), 0);
 	assert_non_null(strstr(f.ctx.message, "with its stop command"));
 	assert_false(alive(pid));
+	/* Again: the stop command would fail on a stopped service; not run. */
+	fresh(&f);
+	assert_int_equal(f.mod->release(&f.ctx, f.cfg), 0);
+	assert_non_null(strstr(f.ctx.message, "was not running"));
 	teardown(&f);
 }
 
