@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawn.h"
+
 #define EXEC_OUTPUT_MAX (256 * 1024)
 /* After SIGKILL, how long to wait for the child to go.  One stuck in the
  * kernel (D state: a hung disk) cannot die until the I/O returns, and a
@@ -76,6 +78,13 @@ argv_to_display(const char *const argv[])
 int
 exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *res)
 {
+	return exec_argv_as(argv, NULL, timeout_ms, res);
+}
+
+int
+exec_argv_as(const char *const argv[], const struct exec_as *as, long long timeout_ms,
+    struct exec_result *res)
+{
 	int pfd[2], errpipe[2], wstatus = 0;
 	pid_t pid;
 	long long deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
@@ -117,7 +126,9 @@ exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *re
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execvp(argv[0], (char *const *)(uintptr_t)argv);
+		const char *stage;
+		if (exec_as_apply(as, &stage) == 0)
+			execvp(argv[0], (char *const *)(uintptr_t)argv);
 		int e = errno;
 		(void)!write(errpipe[1], &e, sizeof(e));
 		_exit(127);

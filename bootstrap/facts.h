@@ -26,7 +26,9 @@
 	X(EXPORTS_RECOVERY, "exports.recovery", "ganesha's NFSv4 recovery directory") \
 	X(ROUTE53_NAME, "route53.name", "the DNS name pointed here") \
 	X(ROUTE53_VALUE, "route53.value", "the address it holds") \
-	X(ROUTE53_CHANGE_ID, "route53.change_id", "the last change made")
+	X(ROUTE53_CHANGE_ID, "route53.change_id", "the last change made") \
+	X(SERVICE_PID, "service.pid", "the daemon haboot started (command), if it still runs") \
+	X(SERVICE_READY, "service.ready", "the probe that proved the service ready, and when")
 
 enum fact {
 #define HB_FACT_ENUM(e, name, doc) FACT_##e,

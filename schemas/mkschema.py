@@ -317,12 +317,111 @@ notify = {
                   "metric": {"namespace": "HA/NFS", "name": "Healthy"}}],
 }
 
+# service/parse.c svc_parse, parse_stop, parse_data, parse_ready.
+ARGV = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+# check_account: a useradd(8) name (a final $ allowed) or a numeric id.
+ACCOUNT = r"^([A-Za-z_]([A-Za-z0-9_.-]{0,31}|[A-Za-z0-9_.-]{0,30}\$)|[0-9]{1,9})$"
+# check_unit: systemd.unit(5) names; a .service or no suffix (systemctl adds it).
+UNIT_C = r"[A-Za-z0-9_:.\\-]"
+UNIT = (r"^(?=[\s\S]{1,255}$)(?!(?![\s\S]*\.service$)[\s\S]{248,}$)"
+        r"(?![\s\S]*\.(socket|target|device|mount|automount|swap|timer|path|slice|scope)$)"
+        rf"[A-Za-z0-9_:\\]{UNIT_C}*(@[A-Za-z0-9_:\\-]{UNIT_C}*)?(\.service)?$")
+# check_url: http(s)://HOST[:PORT][/PATH], no user or password, no #.
+PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+HOSTNAME = (r"(?=[^:/]{1,253}(:|/|$))(?![0-9.]+(:|/|$))"
+            r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*")
+URL = rf"^https?://({V4}|\[{V6}\]|{HOSTNAME})(:{PORT})?(/[\x21\x22\x24-\x7e]*)?$"
+service = {
+    "description": "Start the service that lives on the volume (a systemd unit, or a command "
+                   "haboot runs as a detached daemon), prove it ready, restart it under watch "
+                   "and stop it on release. Give unit or command, not both.",
+    "properties": {
+        "unit": {"description": "A systemd service unit, started with systemctl start "
+                                "(e.g. postgresql@15-main); systemctl adds .service.",
+                 "type": "string", "pattern": UNIT},
+        "command": dict(ARGV, description="The argv that runs the service in the foreground "
+                                          "(or starts its daemon and exits 0); haboot starts it "
+                                          "detached, in a session of its own, stdin /dev/null, "
+                                          "output to log."),
+        "user": {"description": "Who the service's commands run as (command, init, stop, ready "
+                                "command): a name in /etc/passwd or a numeric id. Default root.",
+                 "type": "string", "pattern": ACCOUNT},
+        "group": {"description": "Their group. Default the user's primary group.",
+                  "type": "string", "pattern": ACCOUNT},
+        "environment": {"description": "The commands' environment, added to a clean one (PATH, "
+                                       "HOME, USER, LOGNAME, SHELL); haboot's own is not passed on.",
+                        "type": "object", "minProperties": 1,
+                        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                        "additionalProperties": {"type": "string"}},
+        "directory": abspath("The commands' working directory. Default /."),
+        "log": abspath("command only: where the service's output goes. Default "
+                       "/var/log/haboot/service.log."),
+        "pidfile": abspath("command only: where haboot keeps the daemon's pid and start time. "
+                           "Default /run/haboot/service.pid."),
+        "init": dict(ARGV, description="Run once, as user, when the data directory is missing "
+                                       "or empty (a blank volume's first boot), e.g. initdb. "
+                                       "Needs data."),
+        "stop": {"description": "How release stops the service.", "type": "object",
+                 "additionalProperties": False,
+                 "properties": {
+                     "command": dict(ARGV, description="command only: the stop command. Default "
+                                                       "SIGTERM to the daemon haboot started."),
+                     "timeout": dur("How long the service may take to stop.", "90s", "1s", "1h")}},
+        "data": {"description": "The data directory on the volume: created if missing, given "
+                                "its owner and mode before the service starts.",
+                 "type": "object", "additionalProperties": False,
+                 "properties": {
+                     "path": abspath("The directory: on the volume, not /.",
+                                     {"not": {"const": "/"}}),
+                     "owner": {"description": "Its owner. Default user (else root).",
+                               "type": "string", "pattern": ACCOUNT},
+                     "group": {"description": "Its group. Default the owner's primary group.",
+                               "type": "string", "pattern": ACCOUNT},
+                     "mode": {"description": "Its mode, quoted octal. Default \"0700\".",
+                              "type": "string", "pattern": "^[0-7]{3,4}$", "default": "0700"},
+                     "recursive": {"description": "Also give everything under it that another "
+                                                  "owner holds to the owner (modes untouched).",
+                                   "type": "boolean", "default": False}},
+                 "required": ["path"]},
+        "ready": {"description": "How haboot knows the service serves: one of port, command and "
+                                 "http. It is probed again with backoff until timeout, and it "
+                                 "is watch's check.",
+                  "type": "object", "additionalProperties": False,
+                  "properties": {
+                      "port": {"description": "A TCP port that accepts a connection.",
+                               "type": "integer", "minimum": 1, "maximum": 65535},
+                      "host": {"description": "The address port is probed on. Default 127.0.0.1.",
+                               "type": "string", "pattern": f"^({V4}|{V6})$",
+                               "default": "127.0.0.1"},
+                      "command": dict(ARGV, description="A command (as user) that exits 0 when "
+                                                        "the service is ready."),
+                      "http": {"description": "A URL a GET must answer with 2xx: http or https, "
+                                              "no user or password.",
+                               "type": "string", "pattern": URL},
+                      "timeout": dur("How long the service may take to become ready.", "90s",
+                                     "1s", "1h")},
+                  "oneOf": [{"required": ["port"]}, {"required": ["command"]},
+                            {"required": ["http"]}],
+                  "dependentRequired": {"host": ["port"]}},
+    },
+    "required": ["ready"],
+    "dependentRequired": {"init": ["data"]},
+    "oneOf": [
+        {"required": ["unit"],
+         "not": {"anyOf": [{"required": ["command"]}, {"required": ["log"]},
+                           {"required": ["pidfile"]}]},
+         "properties": {"stop": {"not": {"required": ["command"]}}}},
+        {"required": ["command"], "not": {"required": ["unit"]}},
+    ],
+}
+
 defs = {"client": client, "export": export}
 entries = []
 for name, desc, body, *req in [
     ("volume", "Attach the shared EBS volume.", volume),
     ("filesystem", "Fsck, mount and verify the volume's filesystem.", filesystem),
     ("exports", "Serve the volume over NFS.", exports),
+    ("service", "Start the service on the volume and prove it ready.", service),
     ("route53", "Point DNS at this instance.", route53),
     ("notify", "Tell operators.", notify, False),
 ]:
@@ -332,7 +431,7 @@ for name, desc, body, *req in [
     entries.append({"$ref": f"#/$defs/{name}_entry"})
 
 once = [{"contains": {"type": "object", "required": [n]}, "minContains": 0, "maxContains": 1}
-        for n in ["volume", "filesystem", "exports", "route53", "notify"]]
+        for n in ["volume", "filesystem", "exports", "service", "route53", "notify"]]
 
 # manifest.c parse_top and parse_module_entry.
 schema = {
