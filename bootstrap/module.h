@@ -63,6 +63,10 @@ struct module {
 	/* Also runs when the run has failed (after the failure policy's first
 	 * step), reading the outcome from ctx->run: reports, not convergence. */
 	bool runs_after_failure;
+	/* Modules that, when the manifest has them, must come before this one
+	 * (NULL-terminated, or NULL); the manifest is refused otherwise.  The
+	 * floating address follows the export (DESIGN.md invariant 8). */
+	const char *const *after;
 	/* Reads the module's mapping (runner keys such as "required" removed);
 	 * reports every problem through c; returns the config or NULL.  The
 	 * config is the module's own for the manifest's lifetime: state a

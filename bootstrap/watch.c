@@ -674,6 +674,7 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 		W.w[i].backoff_ms = m->watch.backoff_ms;
 	}
 	ctx->service = m->name;
+	ctx->api_ms = m->watch.api_ms;
 	if ((rc = take_up(&W)) != EXIT_DONE)
 		goto out;
 	if (signals_setup() < 0) {
