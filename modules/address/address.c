@@ -148,7 +148,7 @@ check_ifname(const char *s)
 	if (!strcmp(s, ".") || !strcmp(s, ".."))
 		return "is not an interface name";
 	for (const char *p = s; *p; p++)
-		if (*p <= ' ' || *p == '/' || *p == ':' || *p == 0x7f)
+		if ((unsigned char)*p <= ' ' || *p == '/' || *p == ':' || *p == 0x7f)
 			return "may not hold spaces, '/' or ':'";
 	return NULL;
 }
