@@ -169,3 +169,20 @@ bench: all static
 clean:
 	rm -rf $(B)/obj $(B)/san $(B)/unit $(B)/static $(B)/haboot $(B)/haboot-static $(B)/fuzz \
 	    $(B)/haboot-asan $(B)/sanitizer-log
+
+# ==== shipping (issue 16): the Debian package and the CloudFormation stack ====
+# make deb     build/haboot_<version>_amd64.deb (scripts/mkdeb.sh; version from
+#              git describe, scripts/deb-version.sh), then lintian when present
+# make stack   regenerate deploy/nfs-stack.yaml from examples/ (deploy/mkstack.py)
+#              and validate it (cfn-lint from npm, see deploy/validate/)
+# check runs all of it through tests/integration/test_{deb,stack,iam_policy}.py.
+NPM_DIR = $(CURDIR)/$(B)/npm
+.PHONY: deb stack
+deb: $(B)/haboot-static
+	@deb=$$(scripts/mkdeb.sh $(B)/haboot-static $(B)) && echo "built $$deb" && \
+	if command -v lintian >/dev/null; then lintian --fail-on error,warning $$deb; fi
+stack:
+	$(PY) deploy/mkstack.py
+	@scripts/install-deps.sh test
+	NODE_PATH=$(NPM_DIR)/node_modules node deploy/validate/validate.js deploy/nfs-stack.yaml \
+	    ImageId=ami-0123456789abcdef0

@@ -9,6 +9,7 @@
 #include "aws/aws.h"
 #include "aws/imds.h"
 #include "cli_debug.h"
+#include "cli_iam.h"
 #include "context.h"
 #include "effects.h"
 #include "log.h"
@@ -41,6 +42,7 @@ static const char usage_main[] =
 "  status [--json]     show the last run's report\n"
 "  imds [PATH]         print an instance metadata value as haboot reads it\n"
 "  aws SERVICE ACTION  make one AWS API call as haboot does; print the answer\n"
+"  iam-policy [-f FILE] the instance role's least-privilege IAM policy (JSON)\n"
 "  version             print the version\n"
 "  help [COMMAND]      show help for a command\n"
 "\n"
@@ -478,6 +480,8 @@ cmd_help(int argc, char **argv)
 		fputs(usage_imds, stdout);
 	else if (!strcmp(topic, "aws"))
 		fputs(usage_aws, stdout);
+	else if (!strcmp(topic, "iam-policy"))
+		fputs(usage_iam_policy, stdout);
 	else if (!strcmp(topic, "modules")) {
 		puts("modules (run in the order the manifest lists them):");
 		for (size_t i = 0; module_registry[i]; i++)
@@ -552,6 +556,8 @@ main(int argc, char **argv)
 		return cmd_imds(argc, argv);
 	if (!strcmp(argv[0], "aws"))
 		return cmd_aws(argc, argv);
+	if (!strcmp(argv[0], "iam-policy"))
+		return cmd_iam_policy(argc, argv);
 	if (!strcmp(argv[0], "version")) {
 		printf("haboot %s\n", HABOOT_VERSION);
 		return EXIT_DONE;

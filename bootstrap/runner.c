@@ -369,3 +369,38 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 	free(R.hook);
 	return rc;
 }
+
+/* arn:...:autoScalingGroup:UUID:autoScalingGroupName/NAME: the UUID is the
+ * group's own, unknown until it exists, so it is a wildcard. */
+static void
+group_resource(struct iam_policy *p, struct iam_stmt *s, const char *group)
+{
+	if (group != NULL) {
+		iam_resource(s, "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/%s",
+		    group);
+		return;
+	}
+	iam_resource(s, "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*");
+	iam_note(p, "SetInstanceHealth may act in any Auto Scaling group of the account: pass "
+	    "--group NAME (the service's group), or name it in lifecycle_hook, to allow one");
+}
+
+void
+runner_permissions(const struct manifest *m, struct iam_policy *p)
+{
+	struct iam_stmt *s;
+
+	iam_set_origin(p, "haboot");
+	/* haboot watch gives up by asking for a new instance whatever on_failure says. */
+	s = iam_stmt(p, "have the group replace this instance when it cannot serve (%swatch, "
+	    "once its repairs are spent)", m->on_failure == ONF_MARK_UNHEALTHY ?
+	    "on_failure: mark-unhealthy at boot; " : "");
+	iam_action(s, "autoscaling:SetInstanceHealth");
+	group_resource(p, s, iam_scope(p)->group);
+	if (m->hook_name != NULL) {
+		s = iam_stmt(p, "lifecycle_hook: complete %s (CONTINUE once serving, ABANDON on "
+		    "failure)", m->hook_name);
+		iam_action(s, "autoscaling:CompleteLifecycleAction");
+		group_resource(p, s, m->hook_group);
+	}
+}

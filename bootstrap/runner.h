@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "context.h"
+#include "iam.h"
 #include "manifest/manifest.h"
 
 /* Exit codes, documented in haboot(8). */
@@ -25,5 +26,9 @@ struct run_opts {
 int runner_plan(const struct manifest *m, struct hb_ctx *ctx, bool json, FILE *out);
 /* Applies every module; writes the status file as it goes.  Returns an exit code. */
 int runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *o);
+/* The IAM permissions of the engine's own calls: SetInstanceHealth (on_failure:
+ * mark-unhealthy, and haboot watch giving up) and CompleteLifecycleAction
+ * (lifecycle_hook).  Modules declare theirs. */
+void runner_permissions(const struct manifest *m, struct iam_policy *p);
 
 #endif

@@ -449,6 +449,27 @@ notify_apply(struct hb_ctx *ctx, void *p)
 	return bad ? -1 : 0;
 }
 
+static void
+notify_permissions(const void *cfg, struct iam_policy *p)
+{
+	const struct notify_cfg *nc = cfg;
+	struct iam_stmt *s;
+
+	if (nc->sns != NULL) {
+		s = iam_stmt(p, "publish the run report to the topic");
+		iam_action(s, "sns:Publish");
+		iam_resource(s, "%s", nc->sns);
+	}
+	if (nc->metric != NULL) {
+		/* PutMetricData has no resource: the namespace condition scopes it. */
+		s = iam_stmt(p, "send %s and " TAKEOVER_METRIC " to CloudWatch, in namespace %s only "
+		    "(PutMetricData takes no resource)", nc->metric, nc->ns);
+		iam_action(s, "cloudwatch:PutMetricData");
+		iam_resource(s, "*");
+		iam_cond(s, "StringEquals", "cloudwatch:namespace", "%s", nc->ns);
+	}
+}
+
 const struct module module_notify = {
 	.name = "notify",
 	.summary = "publish the run report to SNS and health metrics to CloudWatch",
@@ -457,5 +478,6 @@ const struct module module_notify = {
 	.parse = notify_parse,
 	.plan = notify_plan,
 	.apply = notify_apply,
+	.permissions = notify_permissions,
 	.free = notify_free,
 };

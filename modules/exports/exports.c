@@ -640,5 +640,6 @@ const struct module module_exports = {
 	.apply = exports_apply,
 	.check = exports_check,
 	.repair = exports_repair,
+	.permissions = iam_no_permissions, /* no AWS call */
 	.free = exports_free,
 };

@@ -1234,5 +1234,6 @@ const struct module module_filesystem = {
 	.parse = fs_parse,
 	.plan = fs_plan,
 	.apply = fs_apply,
+	.permissions = iam_no_permissions, /* no AWS call */
 	.free = fs_free,
 };
