@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "iam.h"
 #include "log.h"
 #include "status.h"
 #include "util.h"
@@ -784,6 +785,102 @@ addr_plan(struct hb_ctx *ctx, void *p)
 	return 0;
 }
 
+/* ---- permissions ------------------------------------------------------------------ */
+
+/* The floating ENI: its ARN, or any interface carrying the manifest's tags. */
+static void
+eni_scope(struct iam_stmt *s, const struct addr_cfg *a)
+{
+	if (a->eni != NULL) {
+		iam_resource(s, "arn:aws:ec2:*:*:network-interface/%s", a->eni);
+		return;
+	}
+	iam_resource(s, "arn:aws:ec2:*:*:network-interface/*");
+	for (size_t i = 0; i < a->ntags; i++) {
+		char *key = xasprintf("aws:ResourceTag/%s", a->tag_keys[i]);
+
+		iam_cond(s, "StringEquals", key, "%s", a->tag_vals[i]);
+		free(key);
+	}
+}
+
+/* This instance's own network interface is not known before it runs. */
+static void
+own_eni(struct iam_policy *p, struct iam_stmt *s, const char *action)
+{
+	iam_resource(s, "arn:aws:ec2:*:*:network-interface/*");
+	iam_note(p, "%s is allowed on any network interface: this instance's own is "
+	    "not known in advance (tag the group's interfaces through the launch template and "
+	    "add an aws:ResourceTag condition to narrow it)", action);
+}
+
+static void
+addr_permissions(const void *cfg, struct iam_policy *p)
+{
+	const struct addr_cfg *a = cfg;
+	const char *group = iam_scope(p)->group;
+	struct iam_stmt *s;
+
+	iam_unscoped(p, "ec2:DescribeNetworkInterfaces", "find this instance's network "
+	    "interface, and where the address is");
+	iam_unscoped(p, "ec2:DescribeInstances", "a repair: whether the instance holding the "
+	    "address now is running");
+	switch (a->mode) {
+	case AM_SECONDARY:
+		s = iam_stmt(p, "give %s to this instance's network interface (AllowReassignment "
+		    "takes it from the one holding it)", a->ip);
+		iam_action(s, "ec2:AssignPrivateIpAddresses");
+		own_eni(p, s, "AssignPrivateIpAddresses");
+		break;
+	case AM_OVERLAY:
+		iam_unscoped(p, "ec2:DescribeRouteTables", "read the route for the address in the "
+		    "manifest's route tables");
+		s = iam_stmt(p, "route %s/32 to this instance in the manifest's route tables", a->ip);
+		iam_action(s, "ec2:CreateRoute");
+		iam_action(s, "ec2:ReplaceRoute");
+		for (size_t i = 0; i < a->nroute_tables; i++)
+			iam_resource(s, "arn:aws:ec2:*:*:route-table/%s", a->route_tables[i]);
+		s = iam_stmt(p, "turn off source/destination check on this instance's network "
+		    "interface, so it takes traffic for %s", a->ip);
+		iam_action(s, "ec2:ModifyNetworkInterfaceAttribute");
+		own_eni(p, s, "ModifyNetworkInterfaceAttribute");
+		break;
+	case AM_ENI:
+		s = iam_stmt(p, "attach the floating network interface here; detach it from its "
+		    "holder, or from here on a planned stop");
+		iam_action(s, "ec2:AttachNetworkInterface");
+		iam_action(s, "ec2:DetachNetworkInterface");
+		eni_scope(s, a);
+		s = iam_stmt(p, "attach and detach it on this instance only (the caller's own ARN)");
+		iam_action(s, "ec2:AttachNetworkInterface");
+		iam_action(s, "ec2:DetachNetworkInterface");
+		iam_resource(s, "arn:aws:ec2:*:*:instance/*");
+		iam_cond(s, "StringEquals", "aws:ARN", "${ec2:SourceInstanceARN}");
+		s = iam_stmt(p, "take it from the instance holding it: an instance of the service's "
+		    "Auto Scaling group");
+		iam_action(s, "ec2:DetachNetworkInterface");
+		iam_resource(s, "arn:aws:ec2:*:*:instance/*");
+		if (group != NULL)
+			iam_cond(s, "StringEquals", "aws:ResourceTag/aws:autoscaling:groupName", "%s",
+			    group);
+		else {
+			iam_cond(s, "Null", "aws:ResourceTag/aws:autoscaling:groupName", "false");
+			iam_note(p, "the interface may be taken from an instance of any Auto "
+			    "Scaling group of the account: pass --group NAME to allow only the "
+			    "service's");
+		}
+		break;
+	case AM_EIP:
+		iam_unscoped(p, "ec2:DescribeAddresses", "read where the Elastic IP is associated");
+		s = iam_stmt(p, "associate %s with this instance's network interface "
+		    "(AllowReassociation takes it from where it is)", a->allocation);
+		iam_action(s, "ec2:AssociateAddress");
+		iam_resource(s, "arn:aws:ec2:*:*:elastic-ip/%s", a->allocation);
+		own_eni(p, s, "AssociateAddress");
+		break;
+	}
+}
+
 const struct module module_address = {
 	.name = "address",
 	.summary = "move a floating address to this instance (secondary IP, ENI, overlay route, "
@@ -796,5 +893,6 @@ const struct module module_address = {
 	.check = addr_check,
 	.repair = addr_repair,
 	.release = addr_release,
+	.permissions = addr_permissions,
 	.free = addr_free,
 };

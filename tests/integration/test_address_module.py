@@ -409,6 +409,61 @@ def test_elastic_ip_unknown_allocation_fails_naming_it(lab):
     assert "InvalidAllocationID.NotFound" in r.status["modules"][0]["message"]
 
 
+# ---- permissions -----------------------------------------------------------------------------
+
+ROLE, GROUP = "nfs-role", "nfs-asg"
+MODES = {
+    "secondary-ip": ("mode: secondary-ip\nip: {net}.110", {"ec2:AssignPrivateIpAddresses"}),
+    "overlay-ip": (f"mode: overlay-ip\nip: 172.31.250.20\nroute_tables: [{RTB1}]",
+                   {"ec2:DescribeRouteTables", "ec2:CreateRoute", "ec2:ReplaceRoute",
+                    "ec2:ModifyNetworkInterfaceAttribute"}),
+    "eni": ("mode: eni\ntags: {{Name: nfs-vip}}",
+            {"ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface"}),
+    "elastic-ip": (f"mode: elastic-ip\nallocation: {EIP}",
+                   {"ec2:DescribeAddresses", "ec2:AssociateAddress"}),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_each_mode_runs_under_exactly_its_generated_policy(lab, mode):
+    """haboot iam-policy grants a mode's calls and no other mode's, and the sim,
+    enforcing that policy for the instance role, lets the whole move through
+    (the address held by another instance of the group first)."""
+    body, calls = MODES[mode]
+    man = manifest(body.format(net=lab.net))
+    f = Path(lab.tmp) / "policy.yaml"
+    f.write_text(man)
+    r = subprocess.run([HABOOT, "iam-policy", "-f", str(f), "--group", GROUP],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    policy = json.loads(r.stdout)
+    ec2 = {a for st in policy["Statement"] for a in st["Action"] if a.startswith("ec2:")}
+    assert ec2 == calls | {"ec2:DescribeNetworkInterfaces", "ec2:DescribeInstances"}, ec2
+    b_eni = primary(lab, B)["id"]
+    lab.sim.seed({"instances": {A: {"iam_role": ROLE, "asg": GROUP}, B: {"asg": GROUP}},
+                  "roles": {ROLE: {"policy": policy}},
+                  "route_tables": {RTB1: {"vpc": VPC, "routes": [
+                      {"destination": "172.31.250.20/32", "network_interface": b_eni}]}},
+                  "network_interfaces": {ENI_F: {
+                      "subnet": SUBNET, "private_ip": f"{lab.net}.51", "tags": {"Name": "nfs-vip"},
+                      "attachment": {"instance": B, "device_index": 1}}},
+                  "elastic_ips": {EIP: {"public_ip": "203.0.113.26", "network_interface": b_eni,
+                                        "private_ip": f"{lab.net}.12"}}})
+    if mode == "secondary-ip":
+        lab.boto().assign_private_ip_addresses(NetworkInterfaceId=b_eni,
+                                               PrivateIpAddresses=[f"{lab.net}.110"])
+    env = {k: v for k, v in lab.env().items() if k not in ("AWS_ACCESS_KEY_ID",
+                                                             "AWS_SECRET_ACCESS_KEY")}
+    d = Path(lab.tmp) / "a"
+    (d / "haboot.yaml").write_text(man)
+    r = subprocess.run(lab.a.exec_argv([HABOOT, "run", "-f", str(d / "haboot.yaml"),
+                                        "--status-file", str(d / "status.json")]),
+                       env=env, capture_output=True, text=True, timeout=90)
+    refused = [x for x in lab.sim.requests(service="ec2") if x.get("status") == 403]
+    assert r.returncode == 0 and not refused, (r.stderr, refused)
+    assert any(x.get("role") == ROLE for x in lab.mutations()), "not run with the role's keys"
+
+
 # ---- plan ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("body,calls", [

@@ -619,6 +619,46 @@ ACTIONS = {
 }
 
 
+# ---- IAM: what EC2 authorizes each call on ------------------------------------------
+
+def iam_checks(st, action, p, check, arn):
+    """The resources EC2 authorizes a network call on (the Service Authorization
+    Reference), for iam.py; None for calls that are not this file's."""
+    def eni(eid):
+        return check(f"ec2:{action}", arn(st, "network-interface", eid),
+                     (st.enis.get(eid) or {}).get("tags"))
+
+    def inst(iid):
+        return check(f"ec2:{action}", arn(st, "instance", iid),
+                     (st.instances.get(iid) or {}).get("tags"))
+    sync(st)
+    if action in ("AssignPrivateIpAddresses", "UnassignPrivateIpAddresses",
+                  "ModifyNetworkInterfaceAttribute"):
+        return [eni(p.get("NetworkInterfaceId"))]
+    if action == "AttachNetworkInterface":
+        return [inst(p.get("InstanceId")), eni(p.get("NetworkInterfaceId"))]
+    if action == "DetachNetworkInterface":
+        e = next((x for x in st.enis.values() if x["attachment"] and
+                  x["attachment"]["id"] == p.get("AttachmentId")), None)
+        return [inst(e["attachment"]["instance"]), eni(e["id"])] if e else []
+    if action in ("CreateRoute", "ReplaceRoute", "DeleteRoute"):
+        rid = p.get("RouteTableId")
+        return [check(f"ec2:{action}", arn(st, "route-table", rid),
+                      (st.route_tables.get(rid) or {}).get("tags"))]
+    if action in ("AssociateAddress", "DisassociateAddress"):
+        aid = p.get("AllocationId") or next(
+            (e["id"] for e in st.eips.values() if e["association"] and
+             e["association"]["id"] == p.get("AssociationId")), None)
+        out = [check(f"ec2:{action}", arn(st, "elastic-ip", aid),
+                     (st.eips.get(aid) or {}).get("tags"))]
+        if p.get("NetworkInterfaceId"):
+            out.append(eni(p["NetworkInterfaceId"]))
+        if p.get("InstanceId"):
+            out.append(inst(p["InstanceId"]))
+        return out
+    return None
+
+
 # ---- where packets go: the network hook -------------------------------------------
 
 def _delivered_to(st, eni, ip):
