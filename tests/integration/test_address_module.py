@@ -286,6 +286,22 @@ def test_repair_takes_the_address_back_from_a_dead_holder_only(lab):
     assert "repair done" in out, out
 
 
+def test_watch_asks_ec2_at_most_every_api_interval(lab):
+    """The interface every round, EC2 once per api_interval (here: once in the run)."""
+    vip = f"{lab.net}.105"
+    man = manifest(f"mode: secondary-ip\nip: {vip}",
+                   watch="watch: {interval: 1s, api_interval: 1h}\n")
+    assert lab.haboot(lab.a, man).returncode == 0
+    seq = lab.sim.requests()[-1]["seq"]
+    out = run_watch(lab, lab.a, man, lambda log: log.count("is healthy") > 99, timeout=5)
+    state = json.loads((Path(lab.tmp) / "a" / "watch.json").read_text())
+    assert state["rounds"] >= 3, (state, out)
+    asked = [x for x in lab.sim.requests(since=seq) if x["service"] == "ec2"]
+    assert len(asked) == 1 and asked[0]["action"] == "DescribeNetworkInterfaces", asked
+    mod = next(m for m in state["modules"] if m["name"] == "address")
+    assert mod["health"] == "ok" and "EC2 gave it here" in mod["message"], mod
+
+
 def test_address_waits_for_the_export(lab):
     """Invariant 8: an export that failed (even one marked required: false) keeps
     the address where it is."""
