@@ -27,6 +27,8 @@
  * bound their own probes well inside this (a write probe, an RPC). */
 #define CHECK_LIMIT_MS (30 * 1000)
 #define REPAIR_LIMIT_MS (120 * 1000)
+/* What the repairs did, kept for the report: the latest this many bytes. */
+#define TRIED_MAX 2000
 
 /* The watcher's state, as haboot status shows it:
  *   starting  no round has ended with every check known and passing yet
@@ -537,7 +539,15 @@ repair_one(struct watcher *W, struct wmod *w)
 	{
 		char *line = xasprintf("%s%s%s: %s", w->tried ? w->tried : "", w->tried ? "; " : "",
 		    rc == 0 ? "repaired" : "repair failed", ctx->message ? ctx->message : "-");
+		size_t n = strlen(line);
 
+		/* A watcher lives for months: keep what the report needs, the latest. */
+		if (n > TRIED_MAX) {
+			char *cut = xasprintf("...%s", line + n - TRIED_MAX);
+
+			free(line);
+			line = cut;
+		}
 		free(w->tried);
 		w->tried = line;
 	}

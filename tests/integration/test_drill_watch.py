@@ -70,7 +70,11 @@ def test_a_dead_server_gets_its_instance_replaced_losing_nothing(make_lab):  # n
     lab = make_lab(watch=WATCH)
     boot_a(lab)
     watcher = start_watch(lab, lab.a)
-    wait_for(lambda: watch_state(lab.a).get("state") == "healthy", 60, "A's watcher healthy")
+
+    def healthy():
+        assert watcher.poll() is None, (lab.a.dir / "watch.log").read_text()
+        return watch_state(lab.a).get("state") == "healthy"
+    wait_for(healthy, 60, "A's watcher healthy")
 
     acked, lock, stop = {}, threading.Lock(), threading.Event()
 
