@@ -294,6 +294,17 @@ eff_write_file(struct effects *e, const char *path, const void *data, size_t len
 }
 
 int
+eff_write_file_about(struct effects *e, const char *path, const void *data, size_t len,
+    mode_t mode, const char *about)
+{
+	if (e->mode == EFF_RECORD) {
+		record(e, EK_FILE, xasprintf("write %s (mode %04o): %s", path, (unsigned)mode, about));
+		return 0;
+	}
+	return eff_write_file(e, path, data, len, mode);
+}
+
+int
 eff_mkdir(struct effects *e, const char *path, mode_t mode)
 {
 	struct stat st;
@@ -321,7 +332,7 @@ eff_aws(struct effects *e, const char *service, const char *summary, int (*call)
 		record(e, EK_AWS, xasprintf("%s %s", service, summary));
 		return 0;
 	}
-	log_info(e->module, "%s %s", service, summary);
+	hlog(e->quiet ? LOG_DEBUG : LOG_INFO, e->module, "%s %s", service, summary);
 	return call(arg);
 }
 

@@ -39,6 +39,7 @@ struct effects {
 	struct eff_step *steps;
 	size_t nsteps, cap;
 	long long cmd_timeout_ms; /* default limit for commands */
+	bool quiet;               /* routine calls (the watcher's heartbeat): log at debug */
 };
 
 void eff_init(struct effects *e, enum eff_mode mode);
@@ -71,6 +72,11 @@ int eff_kill(struct effects *e, pid_t pid, int sig, const char *what);
 int eff_chown(struct effects *e, const char *path, const char *who, uid_t uid, gid_t gid,
     mode_t mode, bool recursive);
 int eff_write_file(struct effects *e, const char *path, const void *data, size_t len, mode_t mode);
+/* The same for a file whose bytes are only known when it is written (a time,
+ * the UUID mkfs picks): plan says what it holds instead of a size it cannot
+ * know.  In record mode data may be NULL. */
+int eff_write_file_about(struct effects *e, const char *path, const void *data, size_t len,
+    mode_t mode, const char *about);
 int eff_mkdir(struct effects *e, const char *path, mode_t mode);
 /* A mutating AWS call: summary says what it does ("AttachVolume vol-1 to i-2 as /dev/sdf").
  * call(arg) performs it in apply mode. */

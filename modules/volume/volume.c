@@ -4,14 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "aws/aws.h"
 #include "aws/xml.h"
+#include "awsfail.h"
 #include "device.h"
 #include "log.h"
 #include "module.h"
 #include "poll.h"
 #include "util.h"
+#include "volume/notice.h"
 
 enum takeover { TAKEOVER_NEVER, TAKEOVER_IF_OWNER_GONE, TAKEOVER_FENCE };
 enum other_az { OTHER_AZ_FAIL, OTHER_AZ_SNAPSHOT };
@@ -30,6 +34,12 @@ struct volume_cfg {
 	long long timeout_ms;
 	int takeover;
 	int other_az;
+	/* Kept between watch rounds (see volume_check). */
+	long long api_next;     /* the next DescribeVolumes slot (ctx_api_due) */
+	enum health api_health; /* what the last one said */
+	bool api_anywhere;
+	char *api_msg;
+	dev_t watch_rdev;       /* the proven node's device number at the first check */
 };
 
 static const char *
@@ -71,6 +81,7 @@ volume_free(void *p)
 	cfg_free_list(v->tag_keys, v->ntags);
 	cfg_free_list(v->tag_vals, v->ntags);
 	free(v->device);
+	free(v->api_msg);
 	free(v);
 }
 
@@ -166,8 +177,10 @@ volume_plan(struct hb_ctx *ctx, void *p)
 	char *attach = xasprintf("AttachVolume %s to %s as %s", label, self, v->device);
 	eff_aws(e, "ec2", attach, NULL, NULL);
 	free(attach);
-	eff_describe(e, EK_WAIT, "until the attachment is attached (up to %s; polled every 0.2s at "
-	    "first, backing off; a stuck attaching is detached and retried once)", t);
+	eff_describe(e, EK_WAIT, "until the attachment is attached (up to %s): noticed from the kernel "
+	    "(a block device appearing in /dev; on Nitro its NVMe serial is the proof), EC2 asked "
+	    "every %ds meanwhile; with device events off, polled every 0.2s at first, backing off; "
+	    "a stuck attaching is detached and retried once", t, NOTICE_FALLBACK_MS / 1000);
 	eff_describe(e, EK_CHECK, "the block device appears (NVMe: serial holds the volume id; Xen: "
 	    "%s is /dev/xvd%s) and its serial matches the volume id",
 	    v->device, v->device + strlen(v->device) - 1);
@@ -326,7 +339,7 @@ describe_volumes(struct hb_ctx *ctx, const char *id, char *const *keys, char *co
 	struct aws_error err;
 	struct xml_node *x = NULL;
 	const struct xml_node *set, *it;
-	char *what = NULL, *e;
+	char *what = NULL;
 	size_t f = 0;
 	int rc = -1;
 
@@ -359,9 +372,7 @@ describe_volumes(struct hb_ctx *ctx, const char *id, char *const *keys, char *co
 			rc = 1;
 			goto out;
 		}
-		e = aws_error_str(&err);
-		ctx_fail(ctx, "%s: %s", what, e);
-		free(e);
+		ctx_fail_aws(ctx, &err, "%s", what);
 		goto out;
 	}
 	if ((set = xml_find(x, "volumeSet")) != NULL)
@@ -438,7 +449,7 @@ instance_state(struct hb_ctx *ctx, const char *iid, char **state)
 	struct aws_error err;
 	struct xml_node *x = NULL;
 	const char *s;
-	char *what = NULL, *e;
+	char *what = NULL;
 	int rc = -1;
 
 	aws_params_init(&p);
@@ -451,11 +462,8 @@ instance_state(struct hb_ctx *ctx, const char *iid, char **state)
 			rc = 0;
 		} else if (transient(ctx, what, &err)) {
 			rc = 1;
-		} else {
-			e = aws_error_str(&err);
-			ctx_fail(ctx, "%s: %s", what, e);
-			free(e);
-		}
+		} else
+			ctx_fail_aws(ctx, &err, "%s", what);
 		goto out;
 	}
 	s = xml_text(x, "reservationSet/item/instancesSet/item/instanceState/name");
@@ -511,8 +519,6 @@ ec2_call_free(struct ec2_call *c)
 static int
 ec2_mutate(struct ec2_call *c, const char *summary, const char *const tolerated[])
 {
-	char *e;
-
 	if (eff_aws(c->ctx->eff, "ec2", summary, ec2_call_cb, c) == 0)
 		return 0;
 	for (size_t i = 0; tolerated && tolerated[i]; i++)
@@ -523,10 +529,7 @@ ec2_mutate(struct ec2_call *c, const char *summary, const char *const tolerated[
 		}
 	if (transient(c->ctx, summary, &c->err))
 		return 1;
-	e = aws_error_str(&c->err);
-	ctx_fail(c->ctx, "%s: %s", summary, e);
-	free(e);
-	return -1;
+	return ctx_fail_aws(c->ctx, &c->err, "%s", summary);
 }
 
 static const char *const race_codes[] = {"VolumeInUse", "IncorrectState",
@@ -544,7 +547,7 @@ restore_in_zone(struct hb_ctx *ctx, const struct vol *v, const char *az, const c
 	const struct xml_node *set, *it;
 	const char *best = NULL, *best_time = NULL, *nid;
 	struct ec2_call call;
-	char *summary = NULL, *e;
+	char *summary = NULL;
 	size_t ntag = 0;
 	int rc = -1, r;
 
@@ -561,9 +564,7 @@ restore_in_zone(struct hb_ctx *ctx, const struct vol *v, const char *az, const c
 			rc = 1;
 			goto out;
 		}
-		e = aws_error_str(&err);
-		ctx_fail(ctx, "DescribeSnapshots of %s: %s", v->id, e);
-		free(e);
+		ctx_fail_aws(ctx, &err, "DescribeSnapshots of %s", v->id);
 		goto out;
 	}
 	if ((set = xml_find(x, "snapshotSet")) != NULL)
@@ -653,7 +654,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 		goto out;
 	}
 	if (n == 0) {
-		ctx_fail(ctx, "no volume matches %s%s", label, c->id
+		ctx_fail_anywhere(ctx, "no volume matches %s%s", label, c->id
 		    ? ": check the id, and that this instance's region is the volume's"
 		    : ": check the tags (exact keys and values) and the region");
 		goto out;
@@ -666,7 +667,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 	/* With tags, a restored copy in this zone is the one: prefer this zone. */
 	if (here > 1 || (here == 0 && n > 1)) {
 		list = vols_list(vs, n);
-		ctx_fail(ctx, "%s matches %zu volumes%s: %s; tag exactly one (per zone) or use id:",
+		ctx_fail_anywhere(ctx, "%s matches %zu volumes%s: %s; tag exactly one (per zone) or use id:",
 		    label, n, here > 1 ? " in this zone" : "", list);
 		goto out;
 	}
@@ -686,7 +687,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 		}
 		if (ncp > 1) {
 			list = vols_list(cp, ncp);
-			ctx_fail(ctx, "%s has %zu restored copies in %s: %s; keep one (or name it by "
+			ctx_fail_anywhere(ctx, "%s has %zu restored copies in %s: %s; keep one (or name it by "
 			    "id:)", vs[0].id, ncp, az, list);
 			goto out;
 		}
@@ -710,7 +711,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 		}
 		if (ncp > 0) {
 			list = vols_list(cp, ncp);
-			ctx_fail(ctx, "%s was restored by other_az=snapshot as %s, which may hold newer "
+			ctx_fail_anywhere(ctx, "%s was restored by other_az=snapshot as %s, which may hold newer "
 			    "data: haboot will not choose between them. Name the one to use by id:, or "
 			    "retire the other (remove its tags)", vs[pick].id, list);
 			goto out;
@@ -736,6 +737,7 @@ is_running_state(const char *s)
 struct takeover_state {
 	bool attach_sent, detach_sent, stop_sent, retried, waiting_logged;
 	bool acted;  /* a mutating call went out: poll fast again */
+	bool proven; /* the kernel shows the volume's NVMe serial: attached (Nitro) */
 	int stopped_seen; /* consecutive looks at the owner that EC2 answered "stopped" */
 	long long attach_at;
 	char *owner;
@@ -757,7 +759,7 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 		goto out;
 	}
 	if (v->multi) {
-		rc = ctx_fail(ctx, "%s has multi-attach enabled: haboot refuses it, since two "
+		rc = ctx_fail_anywhere(ctx, "%s has multi-attach enabled: haboot refuses it, since two "
 		    "writers on one ext4/xfs filesystem destroy it", v->id);
 		goto out;
 	}
@@ -765,11 +767,16 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 		goto out;
 	if (!strcmp(v->status, "error") || !strcmp(v->status, "deleting") ||
 	    !strcmp(v->status, "deleted")) {
-		rc = ctx_fail(ctx, "%s is %s", v->id, v->status);
+		rc = ctx_fail_anywhere(ctx, "%s is %s", v->id, v->status);
 		goto out;
 	}
 	if (v->att_instance && !strcmp(v->att_instance, self)) {
 		if (v->att_state && !strcmp(v->att_state, "attached")) {
+			rc = 1;
+			goto out;
+		}
+		/* EC2 confirms the attachment the device already proves. */
+		if (ts->proven && v->att_state && !strcmp(v->att_state, "attaching")) {
 			rc = 1;
 			goto out;
 		}
@@ -901,6 +908,16 @@ out:
 	return rc;
 }
 
+/* Our AttachVolume is out, or EC2 shows an attachment to us under way: the
+ * kernel will show the device when it lands. */
+static bool
+attaching_here(const struct vol *v, const char *self, const struct takeover_state *ts)
+{
+	if (v->att_instance == NULL)
+		return ts->attach_sent;
+	return !strcmp(v->att_instance, self) && v->att_state && !strcmp(v->att_state, "attaching");
+}
+
 static int
 volume_apply(struct hb_ctx *ctx, void *p)
 {
@@ -908,8 +925,10 @@ volume_apply(struct hb_ctx *ctx, void *p)
 	const char *self = md_get(ctx->md, "instance-id");
 	const char *az = md_get(ctx->md, "placement/availability-zone");
 	struct takeover_state ts;
+	struct notice nw = {0};
 	struct poller pl;
 	struct vol v;
+	enum notice_result wr;
 	char t[32], *waitfor = NULL, *dev = NULL, *how = NULL, *why = NULL, *label = NULL;
 	int rc = -1, r;
 
@@ -924,6 +943,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 		ctx_fail(ctx, "no AWS client: run needs the instance's metadata and credentials");
 		goto out;
 	}
+	notice_start(&nw, ctx); /* before AttachVolume: no appearance is missed */
 	poller_start(&pl, c->timeout_ms, ctx);
 	while ((r = find_volume(ctx, c, az, self, &v)) == 1)
 		if (!poller_wait(&pl)) {
@@ -942,6 +962,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			goto out;
 		if (r == 1)
 			break;
+		ts.proven = false;
 		if (ts.acted) {
 			poller_kick(&pl);
 			ts.acted = false;
@@ -951,7 +972,12 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			    or_unknown(v.status), v.att_instance ? ", " : "",
 			    v.att_instance ? or_unknown(v.att_state) : "", v.att_instance ? " to " : "",
 			    v.att_instance ? v.att_instance : "", poller_elapsed(&pl) / 1000, t);
-		if (!poller_wait(&pl)) {
+		if (attaching_here(&v, self, &ts))
+			wr = notice_attach_wait(&nw, ctx, &pl, v.id);
+		else
+			wr = poller_wait(&pl) ? NOTICE_LOOK : NOTICE_TIMEOUT;
+		ts.proven = wr == NOTICE_PROVEN;
+		if (wr == NOTICE_TIMEOUT) {
 			if (v.att_instance && strcmp(v.att_instance, self))
 				ctx_fail(ctx, "%s is still attached to %s after %s (takeover=%s); "
 				    "%s. The volume was left as it is", v.id, v.att_instance, t,
@@ -970,6 +996,9 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			goto out;
 		}
 	}
+	if (ts.proven)
+		log_info(ctx->module, "%s: the device with its NVMe serial appeared; EC2 confirms "
+		    "the attachment (%s)", v.id, or_unknown(v.att_state));
 	/* Invariant 2: the device must be proven to be this volume. */
 	const char *ec2dev = v.att_device ? v.att_device : c->device;
 	for (;;) {
@@ -985,7 +1014,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 		if (poller_progress_due(&pl))
 			log_info(ctx->module, "waiting for the block device of %s (%s) to appear", v.id,
 			    ec2dev);
-		if (!poller_wait(&pl)) {
+		if (!notice_device_wait(&nw, ctx, &pl)) {
 			ctx_fail(ctx, "%s is attached as %s, but no block device proven to be it "
 			    "appeared within %s (looked for an NVMe controller with serial vol%s, and for "
 			    "%s under its Xen name)", v.id, ec2dev, t, v.id + 4, ec2dev);
@@ -1001,6 +1030,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 	    ts.owner ? ", taken over from " : "", ts.owner ? ts.owner : "");
 	rc = 0;
 out:
+	notice_stop(&nw);
 	vol_clear(&v);
 	free(ts.owner);
 	free(waitfor);
@@ -1029,8 +1059,8 @@ dry_run(struct hb_ctx *ctx, const char *action, const char *summary, struct aws_
 		eff_describe(ctx->eff, EK_CHECK, "ec2 %s is allowed (DryRun: %s)", action, summary);
 	} else if (aws_error_is(&err, "UnauthorizedOperation")) {
 		eff_describe(ctx->eff, EK_CHECK, "ec2 %s is NOT allowed for this instance role "
-		    "(DryRun: %s): run would fail; add ec2:%s to the role (examples/iam-policy.json)",
-		    action, summary, action);
+		    "(DryRun: %s): run would fail; add ec2:%s to the role (haboot iam-policy "
+		    "prints the policy this manifest needs)", action, summary, action);
 	} else {
 		e = aws_error_str(&err);
 		eff_describe(ctx->eff, EK_CHECK, "ec2 %s permission not proven (DryRun: %s): %s",
@@ -1118,12 +1148,241 @@ out:
 	vols_free(vs, n);
 }
 
+/* ---- permissions -------------------------------------------------------- */
+
+/* "StringEquals": {"aws:ResourceTag/Name": "nfs-master-volume"} for each tag. */
+static void
+tag_conds(struct iam_stmt *s, const char *prefix, const struct volume_cfg *v)
+{
+	for (size_t i = 0; i < v->ntags; i++) {
+		char *key = xasprintf("%s%s", prefix, v->tag_keys[i]);
+
+		iam_cond(s, "StringEquals", key, "%s", v->tag_vals[i]);
+		free(key);
+	}
+}
+
+/* The volume's resource: its ARN, or any volume carrying the manifest's tags. */
+static void
+volume_scope(struct iam_stmt *s, const struct volume_cfg *v)
+{
+	if (v->id != NULL) {
+		iam_resource(s, "arn:aws:ec2:*:*:volume/%s", v->id);
+		return;
+	}
+	iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+	tag_conds(s, "aws:ResourceTag/", v);
+}
+
+/* Another instance of the service: in its Auto Scaling group (a tag AWS sets
+ * and nobody can write, so the role cannot make an instance "ours"). */
+static void
+owner_scope(struct iam_policy *p, struct iam_stmt *s)
+{
+	const char *group = iam_scope(p)->group;
+
+	iam_resource(s, "arn:aws:ec2:*:*:instance/*");
+	if (group != NULL) {
+		iam_cond(s, "StringEquals", "aws:ResourceTag/aws:autoscaling:groupName", "%s", group);
+		return;
+	}
+	iam_cond(s, "Null", "aws:ResourceTag/aws:autoscaling:groupName", "false");
+	iam_note(p, "the old owner may be any instance of any Auto Scaling group of the account: "
+	    "pass --group NAME (the service's group) to allow only that group's instances");
+}
+
+static void
+volume_permissions(const void *cfg, struct iam_policy *p)
+{
+	const struct volume_cfg *v = cfg;
+	char *label = volume_label(v);
+	struct iam_stmt *s;
+
+	iam_unscoped(p, "ec2:DescribeVolumes", "find the volume, follow its attachment");
+	iam_unscoped(p, "ec2:DescribeInstances", "the state of the instance holding the volume");
+	s = iam_stmt(p, "attach %s; detach it from this instance to retry a stuck attach", label);
+	iam_action(s, "ec2:AttachVolume");
+	iam_action(s, "ec2:DetachVolume");
+	volume_scope(s, v);
+	s = iam_stmt(p, "attach and detach volumes on this instance only (the caller's own ARN)");
+	iam_action(s, "ec2:AttachVolume");
+	iam_action(s, "ec2:DetachVolume");
+	iam_resource(s, "arn:aws:ec2:*:*:instance/*");
+	iam_cond(s, "StringEquals", "aws:ARN", "${ec2:SourceInstanceARN}");
+	if (v->takeover != TAKEOVER_NEVER) {
+		s = iam_stmt(p, "take %s from its old owner once EC2 reports it stopped%s", label,
+		    v->takeover == TAKEOVER_FENCE ? "; stop (fence) that owner first" : "");
+		iam_action(s, "ec2:DetachVolume");
+		if (v->takeover == TAKEOVER_FENCE)
+			iam_action(s, "ec2:StopInstances");
+		owner_scope(p, s);
+	}
+	if (v->other_az == OTHER_AZ_SNAPSHOT) {
+		iam_unscoped(p, "ec2:DescribeSnapshots", "other_az: snapshot: find the newest "
+		    "snapshot of the volume");
+		s = iam_stmt(p, "other_az: snapshot: create the copy of %s in this zone, only with "
+		    "the tag " RESTORED_FROM_TAG "%s", label, v->ntags ? " and the manifest's tags" : "");
+		iam_action(s, "ec2:CreateVolume");
+		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+		iam_cond(s, "StringLike", "aws:RequestTag/" RESTORED_FROM_TAG, "vol-*");
+		tag_conds(s, "aws:RequestTag/", v);
+		s = iam_stmt(p, "other_az: snapshot: tag that copy as it is created, and nothing "
+		    "else (no tag on an existing volume, snapshot or instance)");
+		iam_action(s, "ec2:CreateTags");
+		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+		iam_cond(s, "StringEquals", "ec2:CreateAction", "CreateVolume");
+		iam_cond(s, "StringLike", "aws:RequestTag/" RESTORED_FROM_TAG, "vol-*");
+		s = iam_stmt(p, "other_az: snapshot: restore from a snapshot of %s", label);
+		iam_action(s, "ec2:CreateVolume");
+		iam_resource(s, "arn:aws:ec2:*::snapshot/*");
+		if (v->id != NULL)
+			iam_cond(s, "ArnLike", "ec2:ParentVolume", "arn:aws:ec2:*:*:volume/%s",
+			    v->id);
+		else
+			iam_note(p, "other_az: snapshot: CreateVolume may read any snapshot of the "
+			    "account: the volume is named by tags, so its snapshots' parent is not "
+			    "known in advance (name it by id: to scope it)");
+	}
+	free(label);
+}
+
+/* ---- watch ------------------------------------------------------------ */
+
+/* One DescribeVolumes look at the attachment: sets c->api_*. */
+static void
+look_at_attachment(struct hb_ctx *ctx, struct volume_cfg *c, const char *id, const char *self)
+{
+	struct vol *vs = NULL;
+	size_t n = 0;
+	int r;
+
+	free(c->api_msg);
+	c->api_msg = NULL;
+	c->api_anywhere = false;
+	c->api_health = HEALTH_UNKNOWN;
+	if (ctx->aws == NULL) {
+		c->api_msg = xstrdup("no AWS client: the attachment cannot be asked about");
+		return;
+	}
+	free(ctx->message);
+	ctx->message = NULL;
+	r = describe_volumes(ctx, id, NULL, NULL, 0, NULL, &vs, &n);
+	ctx->scope = FAIL_HERE;
+	if (r != 0) {
+		/* The look could not be made (EC2 down, throttled, a permission
+		 * missing): unknown, never a verdict on the volume. */
+		c->api_msg = xasprintf("EC2 could not be asked about %s: %s", id,
+		    ctx->message ? ctx->message : "DescribeVolumes did not answer (throttled or "
+		    "unavailable)");
+		goto out;
+	}
+	if (n == 0) {
+		c->api_health = HEALTH_FAILED;
+		c->api_anywhere = true;
+		c->api_msg = xasprintf("%s no longer exists (EC2 does not know it)", id);
+	} else if (vs[0].att_instance != NULL && strcmp(vs[0].att_instance, self) == 0 &&
+	    vs[0].att_state != NULL && strcmp(vs[0].att_state, "attached") == 0) {
+		c->api_health = HEALTH_OK;
+		c->api_msg = xasprintf("EC2: %s attached here as %s", id, or_unknown(vs[0].att_device));
+	} else if (vs[0].att_instance != NULL && strcmp(vs[0].att_instance, self) == 0) {
+		c->api_health = HEALTH_FAILED;
+		c->api_msg = xasprintf("EC2 says %s is %s from this instance, and haboot did not "
+		    "ask for it", id, or_unknown(vs[0].att_state));
+	} else if (vs[0].att_instance != NULL) {
+		/* Someone gave the volume to another instance: replacing this one
+		 * would not give it back (the new one would find it held), and
+		 * haboot never takes it back by force. */
+		c->api_health = HEALTH_FAILED;
+		c->api_anywhere = true;
+		c->api_msg = xasprintf("%s is %s to %s now, not to this instance: it no longer "
+		    "serves the volume; haboot never takes it back by force", id,
+		    or_unknown(vs[0].att_state), vs[0].att_instance);
+	} else {
+		/* Detached behind haboot's back.  Attaching it again here is not
+		 * safe: the old mount of the gone device (and the NFS server's files
+		 * on it) would have to go first, with whatever it had not written.
+		 * A new instance attaches it, runs fsck and serves it cleanly. */
+		c->api_health = HEALTH_FAILED;
+		c->api_msg = xasprintf("%s was detached behind haboot's back (it is %s): not "
+		    "attached again here, where the stale mount of the gone device holds the "
+		    "server; a new instance attaches it, runs fsck and serves it", id,
+		    or_unknown(vs[0].status));
+	}
+out:
+	vols_free(vs, n);
+}
+
+/* Is the volume still this instance's?  Every round, locally: the proven
+ * device node is still there and still that volume (device.c proves it as
+ * at attach).  At most once per api_interval while all is well, and at once
+ * when the node is gone: EC2 says the attachment is still this instance's.
+ * No repair: attaching again here is not safe (see look_at_attachment), and
+ * force or a steal are never allowed; the watcher gives up (or halts when
+ * another instance holds the volume). */
+static enum health
+volume_check(struct hb_ctx *ctx, void *p)
+{
+	struct volume_cfg *c = p;
+	const char *id = ctx_fact(ctx, FACT_VOLUME_ID), *dev = ctx_fact(ctx, FACT_VOLUME_DEVICE);
+	const char *self = md_get(ctx->md, "instance-id");
+	char *path = NULL, *how = NULL, *why = NULL, *local = NULL;
+	enum vdev_result vr;
+	enum health h = HEALTH_FAILED;
+	struct stat st;
+
+	if (id == NULL || dev == NULL || self == NULL) {
+		ctx_fail(ctx, "run's report names no volume, device or instance: nothing to check "
+		    "against");
+		goto out;
+	}
+	vr = vdev_resolve(id, c->device, &path, &how, &why);
+	if (vr == VDEV_MISMATCH)
+		local = xasprintf("the device of %s is not proven any more: %s", id, why);
+	else if (vr == VDEV_NOT_YET || stat(path, &st) < 0)
+		local = xasprintf("the block device of %s (%s) is gone", id, dev);
+	else if (strcmp(path, dev) != 0)
+		local = xasprintf("%s is %s now, not %s as run proved", id, path, dev);
+	else if (c->watch_rdev != 0 && st.st_rdev != c->watch_rdev)
+		local = xasprintf("%s is another device now (%u:%u, was %u:%u)", dev,
+		    major(st.st_rdev), minor(st.st_rdev), major(c->watch_rdev), minor(c->watch_rdev));
+	else
+		c->watch_rdev = st.st_rdev;
+	/* A local failure is asked about at once: EC2 tells whose failure it is. */
+	if (local != NULL || c->api_health == HEALTH_FAILED)
+		c->api_next = 0;
+	if (ctx_api_due(ctx, &c->api_next))
+		look_at_attachment(ctx, c, id, self);
+	if (c->api_health == HEALTH_FAILED) {
+		(c->api_anywhere ? ctx_fail_anywhere : ctx_fail)(ctx, "%s%s%s", c->api_msg,
+		    local ? "; " : "", local ? local : "");
+	} else if (local != NULL) {
+		ctx_fail(ctx, "%s%s%s", local, c->api_msg ? "; " : "",
+		    c->api_msg ? c->api_msg : "");
+	} else if (c->api_health == HEALTH_UNKNOWN && c->api_msg != NULL) {
+		ctx_fail(ctx, "%s is %s (%s); %s", id, dev, how, c->api_msg);
+		h = HEALTH_UNKNOWN;
+	} else {
+		ctx_result(ctx, "%s is %s (%s)%s%s", id, dev, how, c->api_msg ? "; " : "",
+		    c->api_msg ? c->api_msg : "");
+		h = HEALTH_OK;
+	}
+out:
+	free(path);
+	free(how);
+	free(why);
+	free(local);
+	return h;
+}
+
 const struct module module_volume = {
 	.name = "volume",
 	.summary = "attach the shared EBS volume, taking it over from a dead owner safely",
 	.required_default = true,
+	.needs_aws = true,
 	.parse = volume_parse,
 	.plan = volume_plan,
 	.apply = volume_apply,
+	.permissions = volume_permissions,
+	.check = volume_check,
 	.free = volume_free,
 };

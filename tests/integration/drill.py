@@ -525,7 +525,8 @@ class Lab:
     mount = MOUNT
     dns_name = NAME
 
-    def __init__(self, tmp, takeover="if-owner-gone", volume_timeout="60s", delays=None):
+    def __init__(self, tmp, takeover="if-owner-gone", volume_timeout="60s", delays=None,
+                 watch=None):
         # Everything under a folder naming this process, for stale_cleanup.
         self.tmp = str(Path(tmp) / f"drill-{os.getpid()}")
         os.makedirs(self.tmp)
@@ -534,6 +535,7 @@ class Lab:
         self.cleanups, self.procs = [], []
         self.timeline = Timeline()
         self.takeover, self.volume_timeout = takeover, volume_timeout
+        self.watch = watch  # the manifest's watch: settings, for haboot watch
         self.delays = dict(DELAYS, **(delays or {}))
         try:
             self._build()
@@ -620,6 +622,7 @@ class Lab:
             "name: nfs\n"
             "on_failure: mark-unhealthy\n"
             "deadline: 2m\n"
+            + (f"watch: {{{self.watch}}}\n" if self.watch else "") +
             "modules:\n"
             "  - volume:\n"
             f"      id: {VOL}\n"
