@@ -1182,10 +1182,6 @@ fs_plan(struct hb_ctx *ctx, void *p)
 
 	memset(&v, 0, sizeof(v));
 	memset(&r, 0, sizeof(r));
-	/* Later modules plan against the mount run will make (the service's
-	 * data directory, the export paths). */
-	ctx_set_fact(ctx, FACT_FS_MOUNTPOINT, "%s", f->mountpoint);
-	ctx_set_fact(ctx, FACT_FS_SIGNATURE, "%s", sig);
 	if (fs_resolve_device(ctx, f, true, &dev) < 0)
 		goto done;
 	fs_run_init(ctx, &r, f, dev);

@@ -82,6 +82,9 @@ def test_the_units_say_what_haboot_relies_on():
     assert s["Restart"] == "on-failure" and s["WatchdogSec"]
     assert "haboot.service" in watch["Unit"]["After"].split()
     assert "haboot.service" in watch["Unit"]["Requires"].split()
+    # A daemon the service module started lives in the unit's cgroup: stopping
+    # or restarting haboot must not kill it (it is stopped by release).
+    assert boot["Service"]["KillMode"] == "process" and s["KillMode"] == "process"
     # The NFS servers' units are off at boot: haboot starts them after the mount.
     preset = open(os.path.join(UNITS, "80-haboot.preset")).read().splitlines()
     assert "disable nfs-ganesha.service" in preset and "disable nfs-server.service" in preset
