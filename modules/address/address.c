@@ -443,7 +443,7 @@ converge(struct hb_ctx *ctx, struct addr_cfg *a, bool from_running)
 	struct addr_where w = {0};
 	char link[64], *was = NULL;
 	const char *local = NULL, *mode = addr_mode_names[a->mode];
-	int rc = -1, r;
+	int rc = -1;
 
 	if (ctx->aws == NULL)
 		return ctx_fail(ctx, "no AWS client: the address module needs AWS credentials and a "
@@ -457,11 +457,8 @@ converge(struct hb_ctx *ctx, struct addr_cfg *a, bool from_running)
 		    "its subnet (its zone); across zones use overlay-ip", a->ip, s.subnet_cidr);
 		goto out;
 	}
-	if ((r = cloud_where(ctx, a, &s, &w)) != 0) {
-		if (r > 0)
-			ctx_fail(ctx, "EC2 does not answer: cannot tell where the address is");
+	if (cloud_where_patient(ctx, a, &s, &w) < 0)
 		goto out;
-	}
 	if (!w.ours) {
 		was = xstrdup(w.desc ? w.desc : "?");
 		if (!from_running && w.holder != NULL) {
