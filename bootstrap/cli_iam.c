@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cli_debug.h"
 #include "iam.h"
 #include "manifest/diag.h"
@@ -16,7 +17,7 @@
 #include "util.h"
 
 const char usage_iam_policy[] =
-"usage: haboot iam-policy [-f FILE] [--group NAME] [--explain]\n"
+"usage: haboot iam-policy [FILE | -f FILE] [--group NAME] [--explain]\n"
 "\n"
 "Prints the IAM policy (JSON) the instance role needs for exactly what this\n"
 "manifest does: every AWS call its modules and the failure policy make, each\n"
@@ -29,13 +30,15 @@ const char usage_iam_policy[] =
 "\"*\", and every grant wider than the manifest's resources is listed on\n"
 "standard error; --explain says what each statement is for.\n"
 "\n"
-"  -f, --file FILE   the manifest (\"-\" or none: standard input)\n"
+"  -f, --file FILE   the manifest, the same as giving FILE (\"-\" or none:\n"
+"                    standard input)\n"
 "  --group NAME      the Auto Scaling group the service runs in: scopes\n"
 "                    SetInstanceHealth and (takeover) the old owner's instance\n"
 "                    to it (default: lifecycle_hook's group, if any)\n"
 "  --explain         print what each statement is for instead of the policy\n"
 "\n"
-"exit: 0 printed, 1 a module declares no permissions, 2 usage or invalid manifest.\n";
+"exit: 0 printed, 1 a module declares no permissions, 2 usage or invalid manifest,\n"
+"      3 the manifest cannot be read.\n";
 
 enum { OPT_GROUP = 300, OPT_EXPLAIN };
 
@@ -71,10 +74,10 @@ cmd_iam_policy(int argc, char **argv)
 		{"file", required_argument, NULL, 'f'},
 		{"group", required_argument, NULL, OPT_GROUP},
 		{"explain", no_argument, NULL, OPT_EXPLAIN},
-		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *path = "-", *group = NULL;
+	const char *path = "-", *file = NULL, *group = NULL;
+	bool unreadable = false;
 	struct iam_policy *p = NULL;
 	struct manifest *m = NULL;
 	struct diag d;
@@ -82,11 +85,15 @@ cmd_iam_policy(int argc, char **argv)
 	char *json = NULL;
 	int ch, rc = EXIT_DONE;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "-f:", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 1:
 		case 'f':
-			path = optarg;
+			if (file != NULL)
+				return usage_error(usage_iam_policy, "give one manifest, not also \"%s\"",
+				    optarg);
+			file = optarg;
 			break;
 		case OPT_GROUP:
 			if (*optarg == '\0' || strlen(optarg) > 255)
@@ -97,24 +104,24 @@ cmd_iam_policy(int argc, char **argv)
 		case OPT_EXPLAIN:
 			explain = true;
 			break;
-		case 'h':
-			fputs(usage_iam_policy, stdout);
-			return EXIT_DONE;
 		default:
-			fputc('\n', stderr);
-			fputs(usage_iam_policy, stderr);
-			return EXIT_USAGE;
+			return cli_bad_option(usage_iam_policy);
 		}
 	}
-	if (optind < argc)
-		return usage_error(usage_iam_policy, "unexpected argument \"%s\" (the manifest "
-		    "goes after -f)", argv[optind]);
+	if (optind < argc) {
+		if (file != NULL)
+			return usage_error(usage_iam_policy, "give one manifest, not also \"%s\"",
+			    argv[optind]);
+		file = argv[optind];
+	}
+	if (file != NULL)
+		path = file;
 	diag_init(&d, path);
-	m = manifest_load_file(path, &d);
+	m = manifest_load_file(path, &d, &unreadable);
 	diag_print(&d, stderr);
 	diag_free(&d);
 	if (m == NULL) {
-		rc = EXIT_USAGE;
+		rc = unreadable ? EXIT_ENVIRONMENT : EXIT_USAGE;
 		goto out;
 	}
 	if ((p = policy_of(m, group, &rc)) == NULL)

@@ -32,7 +32,9 @@
 	X(ADDRESS_INTERFACE, "address.interface", "the local interface that holds it") \
 	X(ADDRESS_LOCAL, "address.local", "the address configured on that interface") \
 	X(ADDRESS_ENI, "address.eni", "the network interface EC2 gives it to") \
-	X(ADDRESS_PREVIOUS, "address.previous", "where EC2 had it before this instance took it")
+	X(ADDRESS_PREVIOUS, "address.previous", "where EC2 had it before this instance took it") \
+	X(SERVICE_PID, "service.pid", "the daemon haboot started (command), if it still runs") \
+	X(SERVICE_READY, "service.ready", "the probe that proved the service ready, and when")
 
 enum fact {
 #define HB_FACT_ENUM(e, name, doc) FACT_##e,

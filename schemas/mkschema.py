@@ -8,6 +8,11 @@ keys.  Edit this file, then run
 
     /usr/bin/python3 schemas/mkschema.py > schemas/haboot.schema.json
 
+The JSON file is also compiled into haboot: `haboot help MODULE` prints each
+module's keys, types, defaults, descriptions and its "examples" entry from it
+(bootstrap/modhelp.c), so a module added here has its help with no other
+change; give every module an example.
+
 tests/integration/test_schema_agreement.py fails when the JSON file is not
 this script's output, and when the schema and `haboot validate` disagree on
 any corpus file or field boundary.  Each pattern mirrors a C check (named in
@@ -49,7 +54,7 @@ ABS = r"^(?!.*//)(?!.*/\.\.(/|$))/(?!.+/$)[^\x00-\x20\x7f]*$"
 def dur(desc, default, lo, hi):
     return {
         "description": f"{desc} A duration with a unit: 250ms, 90s, 5m, 1h, or a sum like 2m30s. "
-                       f"Default {default}. Must lie between {lo} and {hi} (haboot checks the range; "
+                       f"Must lie between {lo} and {hi} (haboot checks the range; "
                        "JSON Schema can only check the form).",
         "type": "string", "pattern": DUR, "default": default,
     }
@@ -61,17 +66,17 @@ def abspath(desc, extra=None):
         d.update(extra)
     return d
 
-required_prop = {
-    "description": "false turns a failure of this module into a warning; the run goes on. "
-                   "Default true for volume, filesystem, exports, address and route53; false "
-                   "for notify.",
-    "type": "boolean",
-}
+
+def required_prop(default):
+    return {
+        "description": "false turns a failure of this module into a warning; the run goes on.",
+        "type": "boolean", "default": default,
+    }
 
 
-def module(name, desc, body):
+def module(name, desc, body, required_default=True):
     body = dict(body)
-    body["properties"] = dict(body["properties"], required=required_prop)
+    body["properties"] = dict(body["properties"], required=required_prop(required_default))
     body.setdefault("additionalProperties", False)
     body["type"] = "object"
     return {
@@ -138,6 +143,8 @@ volume = {
         {"required": ["id"], "not": {"required": ["tags"]}},
         {"required": ["tags"], "not": {"required": ["id"]}},
     ],
+    "examples": [{"tags": {"Name": "nfs-master-volume"}, "device": "/dev/sdf", "timeout": "120s",
+                  "takeover": "if-owner-gone"}],
 }
 # filesystem.c fs_parse.
 filesystem = {
@@ -165,6 +172,8 @@ filesystem = {
                   "type": "string", "pattern": "^[A-Za-z0-9_-]{1,12}$", "default": "haboot"},
     },
     "required": ["mountpoint", "signature"],
+    "examples": [{"mountpoint": "/mnt/nfs", "type": "ext4", "format": "if-blank",
+                  "options": ["noatime"], "signature": ".NFSMASTER"}],
 }
 # exports.c parse_export, exports_parse, parse_check, parse_grace.
 client = {"type": "string",
@@ -221,10 +230,10 @@ exports = {
         "check": {"description": "Readiness check after a restart: a TCP connect to host:port.",
                   "type": "object", "additionalProperties": False,
                   "properties": {
-                      "host": {"description": "An IP address. Default 127.0.0.1.",
+                      "host": {"description": "An IP address.",
                                "type": "string", "pattern": f"^({V4}|{V6})$",
                                "default": "127.0.0.1"},
-                      "port": {"description": "TCP port. Default 2049.", "type": "integer",
+                      "port": {"description": "TCP port.", "type": "integer",
                                "minimum": 1, "maximum": 65535, "default": 2049},
                       "timeout": dur("How long to wait for the server to answer.", "30s",
                                      "1s", "30m"),
@@ -236,6 +245,10 @@ exports = {
                      "lease.", "90s", "0s", "180s"),
     },
     "required": ["exports"],
+    "examples": [{"server": "ganesha",
+                  "exports": [{"path": "/mnt/nfs", "clients": ["10.10.10.0/24"],
+                               "options": ["rw", "sync", "no_root_squash"]}],
+                  "restart": ["systemctl", "restart", "nfs-ganesha"]}],
     "if": {"required": ["server"], "properties": {"server": {"const": "ganesha"}}},
     "then": {"properties": {"exports": {"items": {"properties": {
         "options": {"items": {"not": {"pattern": GANESHA_REFUSED}}},
@@ -269,6 +282,8 @@ route53 = {
         "timeout": dur("How long to wait for INSYNC.", "120s", "1s", "1h"),
     },
     "required": ["zone", "name"],
+    "examples": [{"zone": "Z1G9ZB2OW5990Z", "name": "nfs.helloawsworld.com", "ttl": 60,
+                  "value": "local-ipv4", "wait": "insync"}],
     "if": {"required": ["type"], "properties": {"type": {"const": "AAAA"}}},
     "then": {"properties": {"value": {"pattern": rf"^(ipv6|{V6})$"}}},
     "else": {"properties": {"value": {"pattern": rf"^(local-ipv4|public-ipv4|{V4})$"}}},
@@ -368,25 +383,126 @@ notify = {
                    "required": ["namespace", "name"]},
     },
     "anyOf": [{"required": ["sns"]}, {"required": ["metric"]}],
+    "examples": [{"sns": "arn:aws:sns:us-west-2:123456789012:nfs-autoscale",
+                  "metric": {"namespace": "HA/NFS", "name": "Healthy"}}],
+}
+
+# service/parse.c svc_parse, parse_stop, parse_data, parse_ready.
+ARGV = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+# check_account: a useradd(8) name (a final $ allowed) or a numeric id.
+ACCOUNT = r"^([A-Za-z_]([A-Za-z0-9_.-]{0,31}|[A-Za-z0-9_.-]{0,30}\$)|[0-9]{1,9})$"
+# check_unit: systemd.unit(5) names; a .service or no suffix (systemctl adds it).
+UNIT_C = r"[A-Za-z0-9_:.\\-]"
+UNIT = (r"^(?=[\s\S]{1,255}$)(?!(?![\s\S]*\.service$)[\s\S]{248,}$)"
+        r"(?![\s\S]*\.(socket|target|device|mount|automount|swap|timer|path|slice|scope)$)"
+        rf"[A-Za-z0-9_:\\]{UNIT_C}*(@[A-Za-z0-9_:\\-]{UNIT_C}*)?(\.service)?$")
+# check_url: http(s)://HOST[:PORT][/PATH], no user or password, no #.
+PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+HOSTNAME = (r"(?=[^:/]{1,253}(:|/|$))(?![0-9.]+(:|/|$))"
+            r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*")
+URL = rf"^https?://({V4}|\[{V6}\]|{HOSTNAME})(:{PORT})?(/[\x21\x22\x24-\x7e]*)?$"
+service = {
+    "description": "Start the service that lives on the volume (a systemd unit, or a command "
+                   "haboot runs as a detached daemon), prove it ready, restart it under watch "
+                   "and stop it on release. Give unit or command, not both.",
+    "properties": {
+        "unit": {"description": "A systemd service unit, started with systemctl start "
+                                "(e.g. postgresql@15-main); systemctl adds .service.",
+                 "type": "string", "pattern": UNIT},
+        "command": dict(ARGV, description="The argv that runs the service in the foreground "
+                                          "(or starts its daemon and exits 0); haboot starts it "
+                                          "detached, in a session of its own, stdin /dev/null, "
+                                          "output to log."),
+        "user": {"description": "Who the service's commands run as (command, init, stop, ready "
+                                "command): a name in /etc/passwd or a numeric id. Default root.",
+                 "type": "string", "pattern": ACCOUNT},
+        "group": {"description": "Their group. Default the user's primary group.",
+                  "type": "string", "pattern": ACCOUNT},
+        "environment": {"description": "The commands' environment, added to a clean one (PATH, "
+                                       "HOME, USER, LOGNAME, SHELL); haboot's own is not passed on.",
+                        "type": "object", "minProperties": 1,
+                        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                        "additionalProperties": {"type": "string"}},
+        "directory": abspath("The commands' working directory. Default /."),
+        "log": abspath("command only: where the service's output goes. Default "
+                       "/var/log/haboot/service.log."),
+        "pidfile": abspath("command only: where haboot keeps the daemon's pid and start time. "
+                           "Default /run/haboot/service.pid."),
+        "init": dict(ARGV, description="Run once, as user, when the data directory is missing "
+                                       "or empty (a blank volume's first boot), e.g. initdb. "
+                                       "Needs data."),
+        "stop": {"description": "How release stops the service.", "type": "object",
+                 "additionalProperties": False,
+                 "properties": {
+                     "command": dict(ARGV, description="command only: the stop command. Default "
+                                                       "SIGTERM to the daemon haboot started."),
+                     "timeout": dur("How long the service may take to stop.", "90s", "1s", "1h")}},
+        "data": {"description": "The data directory on the volume: created if missing, given "
+                                "its owner and mode before the service starts.",
+                 "type": "object", "additionalProperties": False,
+                 "properties": {
+                     "path": abspath("The directory: on the volume, not /.",
+                                     {"not": {"const": "/"}}),
+                     "owner": {"description": "Its owner. Default user (else root).",
+                               "type": "string", "pattern": ACCOUNT},
+                     "group": {"description": "Its group. Default the owner's primary group.",
+                               "type": "string", "pattern": ACCOUNT},
+                     "mode": {"description": "Its mode, quoted octal. Default \"0700\".",
+                              "type": "string", "pattern": "^[0-7]{3,4}$", "default": "0700"},
+                     "recursive": {"description": "Also give everything under it that another "
+                                                  "owner holds to the owner (modes untouched).",
+                                   "type": "boolean", "default": False}},
+                 "required": ["path"]},
+        "ready": {"description": "How haboot knows the service serves: one of port, command and "
+                                 "http. It is probed again with backoff until timeout, and it "
+                                 "is watch's check.",
+                  "type": "object", "additionalProperties": False,
+                  "properties": {
+                      "port": {"description": "A TCP port that accepts a connection.",
+                               "type": "integer", "minimum": 1, "maximum": 65535},
+                      "host": {"description": "The address port is probed on. Default 127.0.0.1.",
+                               "type": "string", "pattern": f"^({V4}|{V6})$",
+                               "default": "127.0.0.1"},
+                      "command": dict(ARGV, description="A command (as user) that exits 0 when "
+                                                        "the service is ready."),
+                      "http": {"description": "A URL a GET must answer with 2xx: http or https, "
+                                              "no user or password.",
+                               "type": "string", "pattern": URL},
+                      "timeout": dur("How long the service may take to become ready.", "90s",
+                                     "1s", "1h")},
+                  "oneOf": [{"required": ["port"]}, {"required": ["command"]},
+                            {"required": ["http"]}],
+                  "dependentRequired": {"host": ["port"]}},
+    },
+    "required": ["ready"],
+    "dependentRequired": {"init": ["data"]},
+    "oneOf": [
+        {"required": ["unit"],
+         "not": {"anyOf": [{"required": ["command"]}, {"required": ["log"]},
+                           {"required": ["pidfile"]}]},
+         "properties": {"stop": {"not": {"required": ["command"]}}}},
+        {"required": ["command"], "not": {"required": ["unit"]}},
+    ],
 }
 
 defs = {"client": client, "export": export}
 entries = []
-for name, desc, body in [
+for name, desc, body, *req in [
     ("volume", "Attach the shared EBS volume.", volume),
     ("filesystem", "Fsck, mount and verify the volume's filesystem.", filesystem),
     ("exports", "Serve the volume over NFS.", exports),
     ("address", "Move a floating address here.", address),
+    ("service", "Start the service on the volume and prove it ready.", service),
     ("route53", "Point DNS at this instance.", route53),
-    ("notify", "Tell operators.", notify),
+    ("notify", "Tell operators.", notify, False),
 ]:
-    entry, settings = module(name, desc, body)
+    entry, settings = module(name, desc, body, *req)
     defs[name] = settings
     defs[name + "_entry"] = entry
     entries.append({"$ref": f"#/$defs/{name}_entry"})
 
 once = [{"contains": {"type": "object", "required": [n]}, "minContains": 0, "maxContains": 1}
-        for n in ["volume", "filesystem", "exports", "address", "route53", "notify"]]
+        for n in ["volume", "filesystem", "exports", "address", "service", "route53", "notify"]]
 
 # manifest.c parse_top and parse_module_entry.
 schema = {
@@ -442,8 +558,10 @@ schema = {
                       "heartbeat": dur("How often the Healthy metric is published.", "1m",
                                        "1s", "1h"),
                       "api_interval": dur("A module asks AWS about its piece (the volume's "
-                                          "attachment, the DNS record) at most this often.",
-                                          "1m", "1s", "1h")}},
+                                          "attachment, the DNS record) at most this often "
+                                          "while it is healthy; the default keeps a watcher "
+                                          "under 100 AWS calls an hour besides the metric.",
+                                          "2m", "1s", "1h")}},
         "modules": {"description": "The modules to run, in order, each at most once: a list of "
                                    "single-key mappings like \"- volume: {...}\".",
                     "type": "array", "minItems": 1,
@@ -451,6 +569,11 @@ schema = {
                     "allOf": once},
     },
     "required": ["version", "name", "modules"],
+    "examples": [{"version": 1, "name": "nfs", "on_failure": "mark-unhealthy", "deadline": "4m",
+                  "modules": [{"volume": {"tags": {"Name": "nfs-master-volume"},
+                                          "device": "/dev/sdf"}},
+                              {"filesystem": {"mountpoint": "/mnt/nfs", "signature": ".NFSMASTER",
+                                              "format": "if-blank"}}]}],
     "$defs": defs,
 }
 

@@ -606,6 +606,14 @@ out:
 	return rc;
 }
 
+int
+aws_credentials(struct aws *a, char **err)
+{
+	const struct creds *cr;
+
+	return creds_get(&a->creds, &cr, err);
+}
+
 void
 aws_free(struct aws *a)
 {

@@ -79,6 +79,10 @@ void aws_free(struct aws *a);
  * AWS_ENDPOINT_URL, else the region's); the first call does it too.
  * 0, or -1 with *err (malloc'd). */
 int aws_resolve(struct aws *a, char **err);
+/* Fetches the credentials now (the environment's, or the instance role's),
+ * so a run can find out before it starts that it has none: 0, or -1 with
+ * *err (malloc'd, no secret in it). */
+int aws_credentials(struct aws *a, char **err);
 /* NULL until resolved. */
 const char *aws_region(const struct aws *a);
 const char *aws_endpoint(const struct aws *a, enum aws_service s);

@@ -98,7 +98,7 @@ bool link_is_up(const char *name);
 /* ip is configured on interface name. */
 bool link_has_addr(const char *name, const char *ip);
 /* Waits (bounded) for an interface with this MAC to appear: a newly attached
- * ENI.  0 with name, -1 after ctx_fail. */
+ * ENI, heard of from the kernel (devwatch).  0 with name, -1 after ctx_fail. */
 int link_wait(struct hb_ctx *ctx, const char *mac, long long timeout_ms, char *name, size_t len);
 /* `ip addr add IP/PREFIX dev NAME` when it is not there yet (eff_run). */
 int link_add_addr(struct hb_ctx *ctx, const char *name, const char *ip, int prefix);

@@ -354,8 +354,18 @@ def test_help_and_usage_errors():
     for argv in (["iam-policy", "--help"], ["help", "iam-policy"]):
         r = subprocess.run([HABOOT, *argv], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0 and r.stdout.startswith("usage: haboot iam-policy"), r
-    r = subprocess.run([HABOOT, "iam-policy", str(EXAMPLE)], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2 and "goes after -f" in r.stderr
+    # One grammar (haboot(8)): FILE or -f FILE, the same policy; never two manifests.
+    pos = subprocess.run([HABOOT, "iam-policy", str(EXAMPLE)], capture_output=True, text=True,
+                         timeout=30)
+    opt = subprocess.run([HABOOT, "iam-policy", "-f", str(EXAMPLE)], capture_output=True,
+                         text=True, timeout=30)
+    assert pos.returncode == 0 and pos.stdout == opt.stdout and json.loads(pos.stdout)
+    r = subprocess.run([HABOOT, "iam-policy", str(EXAMPLE), "-f", str(EXAMPLE)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "give one manifest" in r.stderr
+    r = subprocess.run([HABOOT, "iam-policy", "/nonexistent/m.yaml"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 3, r
     r = subprocess.run([HABOOT, "iam-policy", "-f", str(EXAMPLE), "--group", ""], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 2 and "--group" in r.stderr

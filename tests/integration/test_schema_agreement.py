@@ -36,6 +36,8 @@ KNOWN_DIFFERENCES = {
     "duration-range.yaml": "JSON Schema checks a duration's form, not its range",
     "duration-over-24h.yaml": "JSON Schema checks a duration's form, not its range",
     "exports-duplicate-path.yaml": "JSON Schema cannot compare paths across list items",
+    "exports-path-outside-mountpoint.yaml": "JSON Schema cannot compare an export path with "
+                                            "another module's mountpoint",
     "name-outside-zone.yaml": "JSON Schema cannot check a record name lies inside its zone",
     "exports-fsid-duplicate.yaml": "JSON Schema cannot compare fsids (given or defaulted) "
                                    "across list items",
@@ -160,7 +162,7 @@ def test_valid_corpus_uses_every_key_and_enum_value(validator):
     schema = validator.schema
     want_keys, want_enums = set(), set()
     schema_keys_and_enums(schema, (), want_keys, want_enums)
-    for mod in ("volume", "filesystem", "exports", "address", "route53", "notify"):
+    for mod in ("volume", "filesystem", "exports", "address", "service", "route53", "notify"):
         schema_keys_and_enums(schema["$defs"][mod], ("modules", mod), want_keys, want_enums)
     schema_keys_and_enums(schema["$defs"]["export"], ("modules", "exports", "exports"),
                           want_keys, want_enums)
@@ -206,6 +208,12 @@ TEMPLATES = {
     "address.interface": "version: 1\nname: a\nmodules: [{{address: {{mode: elastic-ip, allocation: eipalloc-01234567, interface: {v}}}}}]\n",
     "notify.namespace": "version: 1\nname: a\nmodules: [{{notify: {{metric: {{namespace: {v}, name: x}}}}}}]\n",
     "notify.metric": "version: 1\nname: a\nmodules: [{{notify: {{metric: {{namespace: x, name: {v}}}}}}}]\n",
+    "service.unit": "version: 1\nname: a\nmodules: [{{service: {{unit: {v}, ready: {{port: 1}}}}}}]\n",
+    "service.user": "version: 1\nname: a\nmodules: [{{service: {{command: [x], user: {v}, ready: {{port: 1}}}}}}]\n",
+    "service.environment": "version: 1\nname: a\nmodules: [{{service: {{command: [x], environment: {{{v}: x}}, ready: {{port: 1}}}}}}]\n",
+    "service.data.mode": "version: 1\nname: a\nmodules: [{{service: {{command: [x], data: {{path: /d, mode: {v}}}, ready: {{port: 1}}}}}}]\n",
+    "service.ready.port": "version: 1\nname: a\nmodules: [{{service: {{command: [x], ready: {{port: {v}}}}}}}]\n",
+    "service.ready.http": "version: 1\nname: a\nmodules: [{{service: {{command: [x], ready: {{http: {v}}}}}}}]\n",
 }
 A63 = "a" * 63
 TOPIC = "arn:aws:sns:us-west-2:123456789012:"
@@ -288,6 +296,25 @@ CASES = {
     "notify.namespace": ["HA/NFS", "a:b#c.d-e_f", "A" * 255, "A" * 256, "AWS/EC2", "aws/x", ":a",
                          "a b", ""],
     "notify.metric": ["Healthy", "a b", "A" * 255, "A" * 256, ":a", "", "a\nb", "a\n"],
+    "service.unit": ["postgresql@15-main", "postgresql@15-main.service", "redis-server.service",
+                     "a", "a.b", "a:b_c-d.e\\x2d", "_a", "x@-y", "a" * 247, "a" * 248,
+                     "a" * 247 + ".service", "a" * 248 + ".service", "-a", ".a", "a@",
+                     "a@.service", "@a", "a@b@c", "a b", "a/b", "nfs.socket", "a.target",
+                     "a.socket.service", "", "a\n", "a.service\n"],
+    "service.user": ["postgres", "_apt", "www-data", "a.b", "machine$", "a" * 32, "a" * 33,
+                     "0", "999", "123456789", "1234567890", "1a", "-a", "a b", "a$b", "", "a\n"],
+    "service.environment": ["A", "_A", "a1_B", "1A", "A-B", "A B", "A=B", ""],
+    "service.data.mode": ["0700", "700", "2750", "0800", "07000", "70", "rwx", "", "0700\n"],
+    "service.ready.port": [1, 65535, 0, 65536, -1, "5432"],
+    "service.ready.http": ["http://127.0.0.1:9090/-/ready", "https://localhost/health",
+                           "http://[::1]:8080/", "http://a-b.example.com", "http://h:1",
+                           "http://h:65535/", "http://h:65536/", "http://h:0/", "http://h:080/",
+                           "http://h:/", "http://u:p@h/", "http://u@h/x", "http://h/a b",
+                           "http://h/a#b", "http://h/a?b=c&d", "ftp://h/", "http://",
+                           "http:///x", "http://10.0.0.256/", "http://1.2.3/", "http://a..b/",
+                           "http://a./", "http://[::1/", "http://[1.2.3.4]/",
+                           "http://" + "a" * 64 + ".b/", "HTTP://h/", "http://h/\u00e9",
+                           "http://h?x", "http://h/x\n", "http://_h/"],
 }
 
 

@@ -18,13 +18,13 @@ pytestmark = [
 ]
 
 
-def wait_for(cond, timeout, what):
+def wait_for(cond, timeout, what, every=0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = cond()
         if v:
             return v
-        time.sleep(0.2)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
@@ -71,7 +71,14 @@ def test_watch_restarts_a_killed_nfs_server(tmp_path, volume):
         assert count_runs(g.runs) == 1
         w = Watcher(ns, str(man), status)
         wait_for(lambda: (w.state() or {}).get("state") == "healthy", 30, "a healthy round")
+        r0 = w.state()["rounds"]
         os.kill(g.pid(), signal.SIGKILL)
+        # Noticed within two intervals: by the round after the one under way.
+        failed = wait_for(lambda: next((m for m in (w.state() or {}).get("modules", [])
+                                        if m["name"] == "exports" and m["failed_round"]), None),
+                          30, "the failed check", every=0.05)
+        assert failed["failed_round"] <= r0 + 2, (failed, r0)
+        assert "NFS NULL call" in failed["message"], failed
         wait_for(lambda: count_runs(g.runs) == 2, 30, "the watcher's restart")
         cat = nfs(["nfs-cat", url(g.port, vol + "/" + VOL_SIG)])
         assert cat.returncode == 0, cat.stderr

@@ -285,8 +285,10 @@ class State:
             zone["records"].append(rec)
 
     def _seed_asg(self, name, spec):
-        _check_keys(spec, {"instances", "hooks", "min", "max"}, f"asg {name}")
-        asg = self.asgs.setdefault(name, {"instances": [], "hooks": {}, "min": 1, "max": 1})
+        _check_keys(spec, {"instances", "hooks", "min", "max", "health_check_grace_period"},
+                    f"asg {name}")
+        asg = self.asgs.setdefault(name, {"instances": [], "hooks": {}, "min": 1, "max": 1,
+                                          "health_check_grace_period": 0})
         for iid in spec.get("instances", []):
             if iid not in asg["instances"]:
                 asg["instances"].append(iid)
@@ -298,7 +300,7 @@ class State:
         if isinstance(hooks, list):
             hooks = {h: {} for h in hooks}
         asg["hooks"].update(hooks)
-        for k in ("min", "max"):
+        for k in ("min", "max", "health_check_grace_period"):
             if k in spec:
                 asg[k] = spec[k]
 
