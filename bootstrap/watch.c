@@ -878,7 +878,6 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 	}
 	ctx->service = m->name;
 	ctx->watch = &m->watch;
-	ctx->api_ms = m->watch.api_ms;
 	if ((rc = take_up(&W)) != EXIT_DONE)
 		goto out;
 	if (signals_setup() < 0) {
