@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "aws/aws.h"
+#include "aws/creds.h"
 #include "module.h"
 #include "status.h"
 #include "util.h"
 
 #define SUBJECT_MAX 99    /* SNS refuses subjects of 100 characters or more */
 #define TAKEOVER_METRIC "TakeoverSeconds"
+#define SNAPSHOT_AGE_METRIC "SnapshotAgeSeconds"
 
 static const char *const notify_keys[] = {"sns", "metric", NULL};
 static const char *const metric_keys[] = {"namespace", "name", NULL};
@@ -231,6 +233,13 @@ report(struct hb_ctx *ctx, const struct outcome *oc)
 		buf_printf(&b, "started:   %s (%.1fs ago)\n", ts, oc->seconds);
 	}
 	buf_printf(&b, "previous volume holder: %s\n", oc->previous ? oc->previous : "unknown");
+	if (ctx_fact(ctx, FACT_VOLUME_DATA_AS_OF) != NULL)
+		buf_printf(&b, "DATA AGE:  %ss: the volume was restored in this zone from a snapshot "
+		    "taken %s (%s); writes made after that time are not on it\n",
+		    ctx_fact(ctx, FACT_VOLUME_DATA_AGE) ? ctx_fact(ctx, FACT_VOLUME_DATA_AGE) : "?",
+		    ctx_fact(ctx, FACT_VOLUME_DATA_AS_OF),
+		    ctx_fact(ctx, FACT_VOLUME_RESTORED_FROM) ? ctx_fact(ctx, FACT_VOLUME_RESTORED_FROM)
+		    : "?");
 	if (run != NULL && run->policy != NULL)
 		buf_printf(&b, "failure policy: %s\n", run->policy);
 	if (run != NULL && run->nmods > 0) {
@@ -376,6 +385,27 @@ datum(struct aws_params *p, int n, const char *name, const char *value, const ch
 	}
 }
 
+/* Metrics read from facts other modules set: the age of the newest
+ * completed snapshot (the data a zone loss would cost).  Returns the next
+ * datum number. */
+static int
+fact_metrics(struct hb_ctx *ctx, struct aws_params *p, int n, const char *service,
+    const char *self, struct buf *what)
+{
+	const char *t = ctx_fact(ctx, FACT_SNAPSHOT_TIME);
+	long long at = t ? creds_parse_time(t) : -1;
+	char v[32];
+
+	if (at <= 0)
+		return n;
+	snprintf(v, sizeof(v), "%lld", (wall_ms() - at) / 1000);
+	if (self != NULL)
+		datum(p, ++n, SNAPSHOT_AGE_METRIC, v, "Seconds", service, self);
+	datum(p, ++n, SNAPSHOT_AGE_METRIC, v, "Seconds", service, NULL);
+	buf_printf(what, ", " SNAPSHOT_AGE_METRIC "=%s", v);
+	return n;
+}
+
 /* Health 1/0 and, after a good run, how long the takeover took.  Each is sent
  * per instance and per service alone: an alarm on the service's series
  * survives the instance being replaced. */
@@ -387,6 +417,7 @@ put_metrics(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcom
 	const char *service = ctx->service ? ctx->service : "unknown";
 	const char *health = oc->failed ? "0" : "1";
 	char secs[32] = "", *summary;
+	struct buf more;
 	int n = 0, rc;
 
 	aws_params_init(&c.p);
@@ -402,10 +433,13 @@ put_metrics(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcom
 			datum(&c.p, ++n, TAKEOVER_METRIC, secs, "Seconds", service, oc->self);
 		datum(&c.p, ++n, TAKEOVER_METRIC, secs, "Seconds", service, NULL);
 	}
-	summary = xasprintf("PutMetricData %s: %s=%s%s%s (Service=%s%s%s)", nc->ns, nc->metric,
+	buf_init(&more);
+	n = fact_metrics(ctx, &c.p, n, service, oc->self, &more);
+	summary = xasprintf("PutMetricData %s: %s=%s%s%s%s (Service=%s%s%s)", nc->ns, nc->metric,
 	    health, !oc->failed && ctx->run ? ", " TAKEOVER_METRIC "=" : "",
-	    !oc->failed && ctx->run ? secs : "", service, oc->self ? ", InstanceId=" : "",
-	    oc->self ? oc->self : "");
+	    !oc->failed && ctx->run ? secs : "", more.data ? more.data : "", service,
+	    oc->self ? ", InstanceId=" : "", oc->self ? oc->self : "");
+	buf_free(&more);
 	if (ctx->aws == NULL) {
 		buf_printf(why, "metrics not sent to %s: no AWS client", nc->ns);
 		rc = -1;
@@ -470,6 +504,120 @@ notify_permissions(const void *cfg, struct iam_policy *p)
 	}
 }
 
+/* ---- watch events (module.h: report) ------------------------------------ */
+
+/* The watcher's heartbeat: Healthy as the event says, and the metrics read
+ * from facts (SnapshotAgeSeconds). */
+static int
+heartbeat(struct hb_ctx *ctx, const struct notify_cfg *nc, bool healthy)
+{
+	struct nf_call c = {.aws = ctx->aws, .svc = AWS_MONITORING, .action = "PutMetricData"};
+	const char *service = ctx->service ? ctx->service : "unknown";
+	const char *self = md_get(ctx->md, "instance-id");
+	const char *h = healthy ? "1" : "0";
+	struct buf more;
+	char *summary;
+	int n = 0, rc;
+
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	buf_init(&more);
+	aws_param(&c.p, "Namespace", "%s", nc->ns);
+	if (self != NULL)
+		datum(&c.p, ++n, nc->metric, h, NULL, service, self);
+	datum(&c.p, ++n, nc->metric, h, NULL, service, NULL);
+	n = fact_metrics(ctx, &c.p, n, service, self, &more);
+	summary = xasprintf("PutMetricData %s: %s=%s%s (Service=%s)", nc->ns, nc->metric, h,
+	    more.data ? more.data : "", service);
+	if (ctx->aws == NULL)
+		rc = ctx_fail(ctx, "metrics not sent to %s: no AWS client", nc->ns);
+	else if ((rc = eff_aws(ctx->eff, "cloudwatch", summary, nf_call_do, &c)) < 0) {
+		char *e = aws_error_str(&c.err);
+
+		ctx_fail(ctx, "metrics not sent to %s: %s", nc->ns, e);
+		free(e);
+	}
+	free(summary);
+	buf_free(&more);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+	return rc;
+}
+
+static const char *const event_names[] = {
+	[EV_HEARTBEAT] = "heartbeat", [EV_GAVE_UP] = "gave up", [EV_HALTED] = "halted",
+	[EV_RECOVERED] = "recovered", [EV_RELEASING] = "releasing", [EV_RELEASED] = "released",
+	[EV_RELEASE_FAILED] = "release failed", [EV_WARNING] = "warning",
+};
+
+/* Any other event of the watcher to SNS: what happened, then the facts. */
+static int
+event_publish(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct hb_event *ev)
+{
+	struct nf_call c = {.aws = ctx->aws, .svc = AWS_SNS, .action = "Publish"};
+	const char *self = md_get(ctx->md, "instance-id");
+	const char *kind = event_names[ev->kind];
+	struct buf msg;
+	char *subj, *summary;
+	int rc;
+
+	subj = xasprintf("haboot %.30s on %s: %s: %.40s", ctx->service ? ctx->service : "service",
+	    self ? self : "unknown instance", kind, ev->summary ? ev->summary : "");
+	for (char *q = subj; *q; q++)
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+			*q = '?';
+	if (strlen(subj) > SUBJECT_MAX)
+		subj[SUBJECT_MAX] = '\0';
+	buf_init(&msg);
+	buf_printf(&msg, "service:   %s\ninstance:  %s\nevent:     %s%s%s\nhealthy:   %s\n\n%s\n",
+	    ctx->service ? ctx->service : "?", self ? self : "unknown", kind,
+	    ev->module ? " in " : "", ev->module ? ev->module : "", ev->healthy ? "yes" : "no",
+	    ev->detail ? ev->detail : ev->summary ? ev->summary : "");
+	if (ctx->facts.n > 0) {
+		buf_adds(&msg, "\nfacts:\n");
+		for (size_t i = 0; i < ctx->facts.n; i++)
+			buf_printf(&msg, "  %s = %s\n", ctx->facts.e[i].key, ctx->facts.e[i].val);
+	}
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	aws_param(&c.p, "TopicArn", "%s", nc->sns);
+	aws_param(&c.p, "Subject", "%s", subj);
+	aws_param(&c.p, "Message", "%s", msg.data);
+	aws_param(&c.p, "MessageAttributes.entry.1.Name", "event");
+	aws_param(&c.p, "MessageAttributes.entry.1.Value.DataType", "String");
+	aws_param(&c.p, "MessageAttributes.entry.1.Value.StringValue", "%s", kind);
+	if (str_ends(nc->sns, ".fifo")) {
+		aws_param(&c.p, "MessageGroupId", "%s", ctx->service ? ctx->service : "haboot");
+		aws_param(&c.p, "MessageDeduplicationId", "%s-%lld", self ? self : "i", wall_ms());
+	}
+	summary = xasprintf("Publish to %s: \"%s\"", nc->sns, subj);
+	if (ctx->aws == NULL)
+		rc = ctx_fail(ctx, "not published to %s: no AWS client", nc->sns);
+	else if ((rc = eff_aws(ctx->eff, "sns", summary, nf_call_do, &c)) < 0) {
+		char *e = aws_error_str(&c.err);
+
+		ctx_fail(ctx, "not published to %s: %s", nc->sns, e);
+		free(e);
+	}
+	free(c.message_id);
+	free(summary);
+	free(subj);
+	buf_free(&msg);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+	return rc;
+}
+
+static int
+notify_report(struct hb_ctx *ctx, void *p, const struct hb_event *ev)
+{
+	struct notify_cfg *nc = p;
+
+	if (ev->kind == EV_HEARTBEAT)
+		return nc->metric ? heartbeat(ctx, nc, ev->healthy) : 0;
+	return nc->sns ? event_publish(ctx, nc, ev) : 0;
+}
+
 const struct module module_notify = {
 	.name = "notify",
 	.summary = "publish the run report to SNS and health metrics to CloudWatch",
@@ -480,5 +628,6 @@ const struct module module_notify = {
 	.plan = notify_plan,
 	.apply = notify_apply,
 	.permissions = notify_permissions,
+	.report = notify_report,
 	.free = notify_free,
 };
