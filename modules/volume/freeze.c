@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -95,8 +96,34 @@ guard_main(int fd, int rd, long long ms, const char *msg, size_t msglen)
 	_exit(errno == EINVAL ? 0 : 1);  /* EINVAL: not frozen (any more) */
 }
 
+/* Is fd (path, opened) the root of a filesystem mounted from device? */
+static char *
+not_the_volume(int fd, const char *path, const char *device)
+{
+	struct stat m, d;
+	char *parent;
+	int r;
+
+	if (fstat(fd, &m) < 0)
+		return xasprintf("cannot stat %s: %s", path, strerror(errno));
+	if (device != NULL) {
+		if (stat(device, &d) < 0)
+			return xasprintf("cannot stat %s: %s", device, strerror(errno));
+		if (!S_ISBLK(d.st_mode) || d.st_rdev != m.st_dev)
+			return xasprintf("%s is not mounted from %s (any more)", path, device);
+		return NULL;
+	}
+	parent = xasprintf("%s/..", path);
+	r = stat(parent, &d);
+	free(parent);
+	if (r == 0 && d.st_dev == m.st_dev)
+		return xasprintf("%s is not a mount point", path);
+	return NULL;
+}
+
 int
-freeze_begin(struct freeze *f, const char *path, long long limit_ms, char **why)
+freeze_begin(struct freeze *f, const char *path, const char *device, long long limit_ms,
+    char **why)
 {
 	int p[2] = {-1, -1}, status;
 	char *msg = NULL;
@@ -109,6 +136,8 @@ freeze_begin(struct freeze *f, const char *path, long long limit_ms, char **why)
 		*why = xasprintf("cannot open %s: %s", path, strerror(errno));
 		goto fail;
 	}
+	if ((*why = not_the_volume(f->fd, path, device)) != NULL)
+		goto fail;
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		*why = xasprintf("pipe: %s", strerror(errno));
 		goto fail;

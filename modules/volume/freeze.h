@@ -33,9 +33,13 @@ struct freeze {
 	long long t0;     /* mono ms, frozen since */
 };
 
-/* Forks the guard, then freezes the filesystem mounted at path.  0 when
- * frozen; -1 with *why (malloc'd) when not (nothing is left frozen). */
-int freeze_begin(struct freeze *f, const char *path, long long limit_ms, char **why);
+/* Forks the guard, then freezes the filesystem mounted at path, only if it
+ * is mounted from device (its st_rdev), or, device NULL, is a mount point at
+ * all: a mountpoint left unmounted must not freeze the filesystem under it
+ * (the root one).  0 when frozen; -1 with *why (malloc'd) when not (nothing
+ * is left frozen). */
+int freeze_begin(struct freeze *f, const char *path, const char *device, long long limit_ms,
+    char **why);
 /* Thaws, tells the guard and reaps it; always.  Returns how long the
  * filesystem was frozen (ms).  *note (malloc'd) says when the guard had
  * thawed it already or haboot's own thaw failed (the guard then thaws). */

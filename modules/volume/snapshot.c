@@ -396,6 +396,7 @@ out:
 struct take {
 	struct hb_ctx *ctx;
 	const char *mountpoint;  /* to freeze, or NULL */
+	const char *device;      /* what it must be mounted from */
 	struct aws_params p;
 	struct aws_error err;
 	struct xml_node *answer;
@@ -413,7 +414,7 @@ take_cb(void *arg)
 	int rc;
 
 	t->frozen_ms = -1;
-	if (t->mountpoint != NULL && freeze_begin(&fz, t->mountpoint, FREEZE_LIMIT_MS,
+	if (t->mountpoint != NULL && freeze_begin(&fz, t->mountpoint, t->device, FREEZE_LIMIT_MS,
 	    &t->freeze_why) == 0) {
 		/* The snapshot's point in time is set when EC2 accepts the request:
 		 * the freeze lasts one call, bounded by FREEZE_LIMIT_MS. */
@@ -447,6 +448,7 @@ take(struct hb_ctx *ctx, struct snap_sched *s, const char *vol)
 	aws_error_init(&t.err);
 	if (s->freeze) {
 		t.mountpoint = ctx_fact(ctx, FACT_FS_MOUNTPOINT);
+		t.device = ctx_fact(ctx, FACT_FS_DEVICE);
 		if (t.mountpoint == NULL && !s->said_no_mount) {
 			log_warn(ctx->module, "snapshots: freeze is on, but no filesystem module mounts "
 			    "%s: snapshots are crash-consistent only", vol);

@@ -381,6 +381,24 @@ def test_without_freeze_the_image_needs_a_journal_replay(world):
     assert "froze " not in w.log()
 
 
+def test_never_freezes_what_is_not_the_volume(world):
+    """The volume is unmounted and something else sits on the mountpoint: the
+    freeze would hit the wrong filesystem (with nothing mounted, the one under
+    it: the root filesystem).  The snapshot is taken unfrozen, and a warning says
+    why."""
+    world.run(snapshots="{every: 1h, keep: 3, freeze: true}")
+    ns = world.inst
+    subprocess.run(ns.argv(["umount", world.lab.mnt]), check=True)
+    subprocess.run(ns.argv(["mount", "-t", "tmpfs", "hb-not-the-volume", world.lab.mnt]),
+                   check=True)
+    w = world.watch()
+    warn = wait_for(world.warnings, 30, "the warning")
+    assert "taken without freezing" in warn[0]["message"], warn
+    assert f"{world.lab.mnt} is not mounted from /dev/xvdf" in warn[0]["message"], warn
+    assert "froze " not in w.log() and "FIFREEZE" not in w.log(), w.log()
+    assert ours(world.snapshots())
+
+
 @pytest.mark.parametrize("how", ["fails", "hangs"])
 def test_thawed_when_create_snapshot_fails_or_hangs(world, how):
     """CreateSnapshot refused, or never answering: the filesystem is thawed (a
