@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "aws/creds.h"
+#include "iam.h"
 #include "log.h"
 #include "util.h"
 #include "volume/volume.h"
@@ -311,4 +312,62 @@ restore_plan(struct hb_ctx *ctx)
 	    "the copy is attached and proven", NULL, NULL);
 	eff_describe(ctx->eff, EK_NOTE, "the data age (the snapshot's start time against now) "
 	    "goes to the log, facts volume.data_as_of and volume.data_age_seconds, and the report");
+}
+
+/* CreateTags of haboot:superseded-by, that tag alone, on the volumes the
+ * service may serve: the manifest's own (its ARN, or its tags, which copies
+ * carry too) and, named by id, the copies restored from it (they carry the
+ * service's tag). */
+static void
+superseded_grant(struct iam_policy *p, const char *id, char *const *keys, char *const *vals,
+    size_t n, bool copies)
+{
+	struct iam_stmt *s = iam_stmt(p, "other_az: snapshot: tag the volume a serving copy "
+	    "replaced " SUPERSEDED_TAG ", that tag alone, so it is never served again%s",
+	    copies ? " (a copy of the service's)" : "");
+
+	iam_action(s, "ec2:CreateTags");
+	iam_cond(s, "ForAllValues:StringEquals", "aws:TagKeys", SUPERSEDED_TAG);
+	iam_cond(s, "StringLike", "aws:RequestTag/" SUPERSEDED_TAG, "vol-*");
+	if (copies) {
+		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+		iam_cond(s, "StringEquals", "aws:ResourceTag/" SERVICE_TAG, "%s",
+		    iam_scope(p)->service);
+	} else if (id != NULL)
+		iam_resource(s, "arn:aws:ec2:*:*:volume/%s", id);
+	else {
+		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+		for (size_t i = 0; i < n; i++) {
+			char *key = xasprintf("aws:ResourceTag/%s", keys[i]);
+
+			iam_cond(s, "StringEquals", key, "%s", vals[i]);
+			free(key);
+		}
+	}
+}
+
+void
+restore_permissions(struct iam_policy *p, const char *id, char *const *keys, char *const *vals,
+    size_t n)
+{
+	struct iam_stmt *s;
+
+	s = iam_stmt(p, "other_az: snapshot: restore from a snapshot tagged %s=%s, whoever made "
+	    "it (the schedule, Data Lifecycle Manager given that tag)", SERVICE_TAG,
+	    iam_scope(p)->service);
+	iam_action(s, "ec2:CreateVolume");
+	iam_resource(s, "arn:aws:ec2:*::snapshot/*");
+	iam_cond(s, "StringEquals", "aws:ResourceTag/" SERVICE_TAG, "%s", iam_scope(p)->service);
+	superseded_grant(p, id, keys, vals, n, false);
+	if (id == NULL)
+		return;     /* by tags: a copy carries them, the volume's grants cover it */
+	superseded_grant(p, id, keys, vals, n, true);
+	/* By id, the grants name the old volume only; the copy is another. */
+	s = iam_stmt(p, "other_az: snapshot: attach the copy restored from %s (it carries %s=%s); "
+	    "detach it from this instance to retry a stuck attach", id, SERVICE_TAG,
+	    iam_scope(p)->service);
+	iam_action(s, "ec2:AttachVolume");
+	iam_action(s, "ec2:DetachVolume");
+	iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+	iam_cond(s, "StringEquals", "aws:ResourceTag/" SERVICE_TAG, "%s", iam_scope(p)->service);
 }

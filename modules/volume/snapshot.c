@@ -16,6 +16,7 @@
 
 #include "aws/creds.h"
 #include "awsfail.h"
+#include "iam.h"
 #include "log.h"
 #include "util.h"
 #include "volume/freeze.h"
@@ -547,4 +548,52 @@ snap_upkeep(struct hb_ctx *ctx, struct snap_sched *s)
 	fmt_iso8601(s->next_due, false, next, sizeof(next));
 	ctx_set_fact(ctx, FACT_SNAPSHOT_NEXT, "%s", next);
 	return rc;
+}
+
+void
+snap_permissions(const struct snap_sched *s, struct iam_policy *p, const char *id,
+    char *const *keys, char *const *vals, size_t n)
+{
+	const char *svc = iam_scope(p)->service;
+	struct iam_stmt *st;
+
+	if (s == NULL)
+		return;
+	iam_unscoped(p, "ec2:DescribeSnapshots", "snapshots: the service's snapshots, their state "
+	    "and age");
+	st = iam_stmt(p, "snapshots: snapshot the volume");
+	iam_action(st, "ec2:CreateSnapshot");
+	if (id != NULL)
+		iam_resource(st, "arn:aws:ec2:*:*:volume/%s", id);
+	else {
+		iam_resource(st, "arn:aws:ec2:*:*:volume/*");
+		for (size_t i = 0; i < n; i++) {
+			char *key = xasprintf("aws:ResourceTag/%s", keys[i]);
+
+			iam_cond(st, "StringEquals", key, "%s", vals[i]);
+			free(key);
+		}
+	}
+	if (id != NULL) {
+		/* After other_az=snapshot the volume served is a copy: it carries the tag. */
+		st = iam_stmt(p, "snapshots: snapshot a copy of the volume restored in another zone");
+		iam_action(st, "ec2:CreateSnapshot");
+		iam_resource(st, "arn:aws:ec2:*:*:volume/*");
+		iam_cond(st, "StringEquals", "aws:ResourceTag/" SERVICE_TAG, "%s", svc);
+	}
+	st = iam_stmt(p, "snapshots: every snapshot made carries %s=%s", SERVICE_TAG, svc);
+	iam_action(st, "ec2:CreateSnapshot");
+	iam_resource(st, "arn:aws:ec2:*::snapshot/*");
+	iam_cond(st, "StringEquals", "aws:RequestTag/" SERVICE_TAG, "%s", svc);
+	st = iam_stmt(p, "snapshots: tag a snapshot as it is created, and no other");
+	iam_action(st, "ec2:CreateTags");
+	iam_resource(st, "arn:aws:ec2:*::snapshot/*");
+	iam_cond(st, "StringEquals", "ec2:CreateAction", "CreateSnapshot");
+	iam_cond(st, "StringEquals", "aws:RequestTag/" SERVICE_TAG, "%s", svc);
+	st = iam_stmt(p, "snapshots: prune only what the schedule made (%s=%s and %s)",
+	    SERVICE_TAG, svc, SNAP_VOLUME_TAG);
+	iam_action(st, "ec2:DeleteSnapshot");
+	iam_resource(st, "arn:aws:ec2:*::snapshot/*");
+	iam_cond(st, "StringEquals", "aws:ResourceTag/" SERVICE_TAG, "%s", svc);
+	iam_cond(st, "Null", "aws:ResourceTag/" SNAP_VOLUME_TAG, "false");
 }

@@ -1104,15 +1104,14 @@ volume_permissions(const void *cfg, struct iam_policy *p)
 	}
 	if (v->other_az == OTHER_AZ_SNAPSHOT) {
 		iam_unscoped(p, "ec2:DescribeSnapshots", "other_az: snapshot: find the newest "
-		    "snapshot of the volume");
+		    "snapshot of the volume or of the service");
 		s = iam_stmt(p, "other_az: snapshot: create the copy of %s in this zone, only with "
 		    "the tag " RESTORED_FROM_TAG "%s", label, v->ntags ? " and the manifest's tags" : "");
 		iam_action(s, "ec2:CreateVolume");
 		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
 		iam_cond(s, "StringLike", "aws:RequestTag/" RESTORED_FROM_TAG, "vol-*");
 		tag_conds(s, "aws:RequestTag/", v);
-		s = iam_stmt(p, "other_az: snapshot: tag that copy as it is created, and nothing "
-		    "else (no tag on an existing volume, snapshot or instance)");
+		s = iam_stmt(p, "other_az: snapshot: tag that copy as it is created");
 		iam_action(s, "ec2:CreateTags");
 		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
 		iam_cond(s, "StringEquals", "ec2:CreateAction", "CreateVolume");
@@ -1127,7 +1126,9 @@ volume_permissions(const void *cfg, struct iam_policy *p)
 			iam_note(p, "other_az: snapshot: CreateVolume may read any snapshot of the "
 			    "account: the volume is named by tags, so its snapshots' parent is not "
 			    "known in advance (name it by id: to scope it)");
+		restore_permissions(p, v->id, v->tag_keys, v->tag_vals, v->ntags);
 	}
+	snap_permissions(v->snapshots, p, v->id, v->tag_keys, v->tag_vals, v->ntags);
 	free(label);
 }
 

@@ -80,6 +80,13 @@ int restore_skip_superseded(struct hb_ctx *ctx, struct vol **vs, size_t *n);
 void restore_settle(struct hb_ctx *ctx, const struct vol *v);
 void restore_plan(struct hb_ctx *ctx);
 
+struct iam_policy;
+
+/* The IAM grants of restore.c and snapshot.c, for the volume named by id or
+ * by the tags keys[i]=vals[i] (module.h: permissions). */
+void restore_permissions(struct iam_policy *p, const char *id, char *const *keys,
+    char *const *vals, size_t n);
+
 /* ---- snapshot.c: the schedule (watch's upkeep) ---- */
 
 struct snap_sched;
@@ -91,6 +98,8 @@ void snap_plan(struct hb_ctx *ctx, const struct snap_sched *s);
 /* One watch round: takes a snapshot when one is due, follows pending
  * ones, prunes.  0, or -1 after ctx_fail (reported, never a health failure). */
 int snap_upkeep(struct hb_ctx *ctx, struct snap_sched *s);
+void snap_permissions(const struct snap_sched *s, struct iam_policy *p, const char *id,
+    char *const *keys, char *const *vals, size_t n);
 
 /* One snapshot as DescribeSnapshots shows it. */
 struct snap {

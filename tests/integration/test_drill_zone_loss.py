@@ -24,9 +24,15 @@ import blockns
 import drill
 from drill import A, B, MOUNT, NAME, TOPIC, VOL, payload, sha256
 from test_drill import reports, show
+from test_drill_iam import enforce_generated_policy, refused
+
+
+def drill_actions(statement):
+    a = statement["Action"]
+    return a if isinstance(a, list) else [a]
 
 ZONE_B = "us-west-2b"
-EVERY = "1m"      # one snapshot in the drill; the README works out other schedules
+EVERY = "5m"      # one snapshot in the drill's minute; the README works out other schedules
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, loop devices)"),
@@ -104,7 +110,12 @@ def wait(cond, timeout, what):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def test_zone_lost_b_restores_the_newest_snapshot_in_its_zone(lab):
+def test_zone_lost_b_restores_the_newest_snapshot_in_its_zone(lab, tmp_path):
+    # Under the role's generated policy, enforced by the sim: A's schedule and
+    # B's restore need nothing it does not grant.
+    policy = enforce_generated_policy(lab, tmp_path)
+    acts = {a for st in policy["Statement"] for a in drill_actions(st)}
+    assert {"ec2:CreateSnapshot", "ec2:DeleteSnapshot", "ec2:CreateVolume"} <= acts, acts
     tl = lab.timeline
     ra = lab.a.wait_boot(lab.a.boot())
     assert ra.rc == 0, ra
@@ -167,8 +178,9 @@ def test_zone_lost_b_restores_the_newest_snapshot_in_its_zone(lab):
     # Set 1 intact; set 2 exactly what the data age says may be lost.
     before = {n: v for n, v in acked.items() if v[1] < as_of}
     after = {n: v for n, v in acked.items() if v[1] >= as_of}
-    assert sorted(before) == [f"file-{i:03d}.bin" for i in range(0, 20)], sorted(before)
-    assert sorted(after) == [f"file-{i:03d}.bin" for i in range(20, 40)], sorted(after)
+    set1 = [f"file-{i:03d}.bin" for i in range(0, 20)]
+    assert sorted(before) == set1 and sorted(after) == [f"file-{i:03d}.bin"
+                                                        for i in range(20, 40)], (before, after)
     for name, (want, _) in sorted(before.items()):
         got = lab.client.get_retrying(name, until=20)
         assert got is not None and sha256(got) == want, f"{name} (set 1) lost or changed"
@@ -176,6 +188,7 @@ def test_zone_lost_b_restores_the_newest_snapshot_in_its_zone(lab):
         assert lab.client.get(name) is None, f"{name} (set 2) is on the restored volume"
         assert not os.path.exists(lab.b.path(f"{MOUNT}/{name}"))
     tl.mark("client", f"set 1 read back through {NAME} -> B, checksums equal; set 2 absent")
+    assert not refused(lab), refused(lab)
 
     lines, t = lab.report("zone a lost, B restores the newest snapshot in zone b", t_loss,
                           f"zone us-west-2a lost ({A} and {VOL})", rb, dns=t_dns)

@@ -235,6 +235,12 @@ def test_schedule_takes_tags_prunes_and_keeps_pending(world):
     world.lab.c.seed({"snapshots": seeded})
     world.run()
     assert world.lab.c.state()["snapshots"]["snap-0000000000000000a"]  # run takes none
+    # The watcher's calls under the policy `haboot iam-policy` writes for this
+    # manifest, enforced by the sim: nothing refused.
+    pol = subprocess.run([HABOOT, "iam-policy", "-f", world.man], capture_output=True,
+                         text=True)
+    assert pol.returncode == 0, pol.stderr
+    world.lab.c.set_policy(json.loads(pol.stdout), key="AKIDEXAMPLE")
     w = world.watch()
     def taken():
         ok = [r for r in world.lab.calls("CreateSnapshot") if r["status"] == 200]
@@ -278,6 +284,8 @@ def test_schedule_takes_tags_prunes_and_keeps_pending(world):
     wait_for(lambda: (w.state() or {}).get("facts", {}).get("snapshot.latest") == newest, 20,
              "snapshot.latest to name the newest")
     assert world.warnings() == [], world.warnings()
+    refused = [r for r in world.lab.c.requests() if r.get("status") == 403]
+    assert not refused, refused
 
 
 def test_age_metric_and_status(world):
