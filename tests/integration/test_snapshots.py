@@ -491,3 +491,28 @@ def test_schedule_rules_in_the_manifest(tmp_path):
     r = subprocess.run([HABOOT, "validate", str(m)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert f"{m}:7:26: warning: snapshots: every 20s is shorter than 5m" in r.stderr
+
+
+def test_the_policy_for_snapshots_is_narrow(tmp_path):
+    """`haboot iam-policy`: snapshots only carrying the service's tag, tags only
+    as a snapshot is created, deletes only of what the schedule made."""
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: nfs\nmodules:\n  - volume:\n      tags: {Name: data}\n"
+                 "      device: /dev/sdf\n      snapshots: {every: 1h, keep: 3}\n")
+    r = subprocess.run([HABOOT, "iam-policy", "-f", str(m)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(r.stdout)["Statement"]
+
+    def on(action, resource):
+        return [s for s in st if action in s["Action"] and resource in s["Resource"]]
+    (vol,) = on("ec2:CreateSnapshot", "arn:aws:ec2:*:*:volume/*")
+    assert vol["Condition"] == {"StringEquals": {"aws:ResourceTag/Name": "data"}}
+    (snap,) = on("ec2:CreateSnapshot", "arn:aws:ec2:*::snapshot/*")
+    assert snap["Condition"] == {"StringEquals": {"aws:RequestTag/haboot:service": "nfs"}}
+    (tag,) = on("ec2:CreateTags", "arn:aws:ec2:*::snapshot/*")
+    assert tag["Condition"]["StringEquals"]["ec2:CreateAction"] == "CreateSnapshot"
+    (delete,) = [s for s in st if "ec2:DeleteSnapshot" in s["Action"]]
+    assert delete["Resource"] == ["arn:aws:ec2:*::snapshot/*"]
+    assert delete["Condition"] == {"StringEquals": {"aws:ResourceTag/haboot:service": "nfs"},
+                                   "Null": {"aws:ResourceTag/haboot:volume": "false"}}
+    assert not [s for s in st if "ec2:CreateTags" in s["Action"] and "*" in s["Resource"]]
