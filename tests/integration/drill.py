@@ -184,7 +184,8 @@ def stale_cleanup():
     r = sh(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
     for line in r.stdout.splitlines():
         parts = line.split(None, 1)
-        if len(parts) == 2 and stale(re.search(r"/drill-(\d+)/volume\.img", parts[1])):
+        if len(parts) == 2 and stale(re.search(r"/drill-(\d+)/(volume\.img|snapshots/)",
+                                                parts[1])):
             sh(["losetup", "-d", parts[0]], check=False)
 
 
