@@ -384,6 +384,7 @@ address = {
               {"not": {"required": ["eni", "tags"]}},
               {"if": {"properties": {"mode": {"const": "eni"}}, "required": ["mode"]},
                "then": {"anyOf": [{"required": ["eni"]}, {"required": ["tags"]}]}}],
+    "examples": [{"mode": "secondary-ip", "ip": "10.10.10.50", "subnet": "10.10.10.0/26"}],
 }
 # notify.c notify_parse.
 notify = {
