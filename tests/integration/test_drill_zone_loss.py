@@ -73,7 +73,8 @@ class ZoneLab(drill.Lab):
         env = {"PATH": drill.HOST_PATH, "HOME": "/root", "LANG": "C.UTF-8",
                "AWS_ENDPOINT_URL": self.sim_url}
         out = open(inst.dir / "watch.log", "w")
-        p = subprocess.Popen(inst.argv([drill.HABOOT, "watch"]), env=env,
+        p = subprocess.Popen(inst.argv([drill.HABOOT, "watch", "--status-file",
+                                        "/run/haboot/status.json"]), env=env,
                              stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                              preexec_fn=drill._die_with_parent)
         out.close()
