@@ -68,7 +68,7 @@ class ZoneLab(drill.Lab):
                               r["time"] + self.delays.get("create_volume", 0.5)))
         return waits
 
-    def watch(self, inst):
+    def start_watcher(self, inst):
         """`haboot watch` on inst, as its service unit would start it."""
         env = {"PATH": drill.HOST_PATH, "HOME": "/root", "LANG": "C.UTF-8",
                "AWS_ENDPOINT_URL": self.sim_url}
@@ -126,7 +126,7 @@ def test_zone_lost_b_restores_the_newest_snapshot_in_its_zone(lab, tmp_path):
     tl.mark("client", "set 1: 20 files written through the name -> A, acknowledged")
 
     # A's watcher takes the first snapshot at once (there is none yet).
-    lab.watch(lab.a)
+    lab.start_watcher(lab.a)
 
     def completed():
         snaps = [s for s in lab.sim.state()["snapshots"].values()
