@@ -7,7 +7,10 @@
  * opens, so an event never comes before what it announces.  Kernel uevents
  * (NETLINK_KOBJECT_UEVENT) were the alternative: they also need no udev, but
  * reach only network namespaces of the initial user namespace, and announce
- * a device before udev has given its node its final name and links.
+ * a device before udev has given its node its final name and links.  (On
+ * the test machines a loop device's uevent comes from losetup, not when a
+ * node for it appears, so tests could not prove a uevent path: they prove
+ * this one, with nodes made by mknod in a namespace's own /dev.)
  *
  * Network interfaces (an ENI attached): there is no /dev node, so rtnetlink
  * (NETLINK_ROUTE, RTMGRP_LINK) of the caller's network namespace.

@@ -70,6 +70,10 @@ struct module {
 	/* Calls AWS: a run whose required modules do checks for credentials
 	 * and a region before anything starts, and stops once if it has none. */
 	bool needs_aws;
+	/* Modules that, when the manifest has them, must come before this one
+	 * (NULL-terminated, or NULL); the manifest is refused otherwise.  The
+	 * floating address follows the export (DESIGN.md invariant 8). */
+	const char *const *after;
 	/* Reads the module's mapping (runner keys such as "required" removed);
 	 * reports every problem through c; returns the config or NULL.  The
 	 * config is the module's own for the manifest's lifetime: state a

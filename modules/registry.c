@@ -7,6 +7,7 @@ extern const struct module module_volume;
 extern const struct module module_filesystem;
 extern const struct module module_exports;
 extern const struct module module_service;
+extern const struct module module_address;
 extern const struct module module_route53;
 extern const struct module module_notify;
 
@@ -15,6 +16,7 @@ const struct module *const module_registry[] = {
 	&module_filesystem,
 	&module_exports,
 	&module_service,
+	&module_address,
 	&module_route53,
 	&module_notify,
 	NULL,

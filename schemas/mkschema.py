@@ -135,8 +135,35 @@ volume = {
                                     "stopped, then detach.",
                      "enum": ["never", "if-owner-gone", "fence"], "default": "if-owner-gone"},
         "other_az": {"description": "fail: stop if the volume is in another zone. snapshot: "
-                                    "restore its newest completed snapshot in this zone.",
+                                    "restore in this zone the newest completed snapshot of it, "
+                                    "or tagged haboot:service=NAME (whoever made it); the old "
+                                    "volume is then tagged superseded and never served again.",
                      "enum": ["fail", "snapshot"], "default": "fail"},
+        # snapshot.c snap_parse.
+        "snapshots": {
+            "description": "The snapshot schedule `haboot watch` keeps: a snapshot once `every` "
+                           "has passed since the newest one, tagged with the service, the "
+                           "volume, the generation and the time; the schedule's own completed "
+                           "snapshots beyond `keep` are pruned, never a pending one.",
+            "type": "object",
+            "properties": {
+                "every": {"description": "How often: the most data a zone loss can cost. A "
+                                         "duration with a unit: 15s, 30m, 1h. At least 15s "
+                                         "(EC2's per-volume CreateSnapshot rate), at most 24h "
+                                         "(haboot checks the range; JSON Schema can only check "
+                                         "the form); under 5m is allowed with a warning.",
+                          "type": "string", "pattern": DUR},
+                "keep": {"description": "How many of the schedule's completed snapshots to "
+                                        "keep (the newest ones).",
+                         "type": "integer", "minimum": 1, "maximum": 1000},
+                "freeze": {"description": "Freeze the filesystem (FIFREEZE) just around the "
+                                          "CreateSnapshot call, so the snapshot needs no "
+                                          "journal replay; thawed on every path.",
+                           "type": "boolean", "default": True},
+            },
+            "required": ["every", "keep"],
+            "additionalProperties": False,
+        },
     },
     "required": ["device"],
     "oneOf": [
@@ -288,6 +315,77 @@ route53 = {
     "then": {"properties": {"value": {"pattern": rf"^(ipv6|{V6})$"}}},
     "else": {"properties": {"value": {"pattern": rf"^(local-ipv4|public-ipv4|{V4})$"}}},
 }
+# address/address.c addr_parse, check_host_ip, check_vpc_cidr, check_ifname.
+AWS_ID = "([0-9a-f]{8}|[0-9a-f]{17})"
+CIDR_AWS = rf"^{V4}/(1[6-9]|2[0-8])$"
+MODE_KEYS = {"secondary-ip": ["ip", "subnet"], "overlay-ip": ["ip", "route_tables", "vpc_cidr"],
+             "eni": ["eni", "tags", "device_index"], "elastic-ip": ["allocation"]}
+ALL_MODE_KEYS = ["ip", "subnet", "route_tables", "vpc_cidr", "eni", "tags", "device_index",
+                 "allocation"]
+
+
+def address_mode(mode, required):
+    others = [k for k in ALL_MODE_KEYS if k not in MODE_KEYS[mode]]
+    then = {"not": {"anyOf": [{"required": [k]} for k in others]}}
+    if required:
+        then["required"] = required
+    return {"if": {"properties": {"mode": {"const": mode}}, "required": ["mode"]}, "then": then}
+
+
+address = {
+    "description": "Move a floating address to this instance once its export answers, so "
+                   "clients that stay mounted reach the new server. The ip must lie inside "
+                   "subnet, and outside every vpc_cidr block (haboot checks this; JSON Schema "
+                   "cannot); the module must come after volume, filesystem and exports.",
+    "properties": {
+        "mode": {"description": "secondary-ip: AssignPrivateIpAddresses to this instance's "
+                                "primary ENI (one subnet, one zone). eni: attach a floating "
+                                "ENI (one zone). overlay-ip: route an address outside the VPC "
+                                "to this instance in the route tables (any zone). elastic-ip: "
+                                "associate a public address.",
+                 "enum": ["secondary-ip", "eni", "overlay-ip", "elastic-ip"]},
+        "ip": {"description": "secondary-ip and overlay-ip: the IPv4 address clients use "
+                              "(not loopback, link-local or multicast).",
+               "type": "string", "pattern": f"^{V4}$",
+               "not": {"pattern": r"^(0|127)\.|^169\.254\.|^(22[4-9]|2[3-5][0-9])\."}},
+        "subnet": {"description": "secondary-ip: the instance subnet's CIDR block (/16 to "
+                                  "/28), to check ip against before boot.",
+                   "type": "string", "pattern": CIDR_AWS},
+        "route_tables": {"description": "overlay-ip: the route tables (rtb-...) that route ip "
+                                        "to the owner, each listed once.",
+                         "type": "array", "minItems": 1, "uniqueItems": True,
+                         "items": {"type": "string", "pattern": f"^rtb-{AWS_ID}$"}},
+        "vpc_cidr": {"description": "overlay-ip: the VPC's CIDR blocks, to check ip lies "
+                                    "outside them before boot (haboot also checks at run time "
+                                    "with the metadata service).",
+                     "type": "array", "minItems": 1,
+                     "items": {"type": "string", "pattern": CIDR_AWS}},
+        "eni": {"description": "eni: the floating network interface's id.", "type": "string",
+                "pattern": f"^eni-{AWS_ID}$"},
+        "tags": {"description": "eni: tags that match exactly one network interface.",
+                 "type": "object", "minProperties": 1,
+                 "propertyNames": {"type": "string", "minLength": 1},
+                 "additionalProperties": {"type": "string"}},
+        "device_index": {"description": "eni: the device index to attach it at. Default 1.",
+                         "type": "integer", "minimum": 1, "maximum": 31, "default": 1},
+        "allocation": {"description": "elastic-ip: the Elastic IP's allocation id.",
+                       "type": "string", "pattern": f"^eipalloc-{AWS_ID}$"},
+        "interface": {"description": "The local interface, when not the one with the ENI's "
+                                     "MAC: 1 to 15 characters, no space, / or :.",
+                      "type": "string", "pattern": r"^[^\x00-\x20/:\x7f]{1,15}$",
+                      "not": {"enum": [".", ".."]}},
+        "timeout": dur("How long EC2 may take to show the move (and an ENI to appear).", "60s",
+                       "1s", "30m"),
+    },
+    "required": ["mode"],
+    "allOf": [address_mode("secondary-ip", ["ip"]), address_mode("overlay-ip",
+                                                               ["ip", "route_tables"]),
+              address_mode("eni", None), address_mode("elastic-ip", ["allocation"]),
+              {"not": {"required": ["eni", "tags"]}},
+              {"if": {"properties": {"mode": {"const": "eni"}}, "required": ["mode"]},
+               "then": {"anyOf": [{"required": ["eni"]}, {"required": ["tags"]}]}}],
+    "examples": [{"mode": "secondary-ip", "ip": "10.10.10.50", "subnet": "10.10.10.0/26"}],
+}
 # notify.c notify_parse.
 notify = {
     "description": "Tell operators: an SNS report and CloudWatch health metrics. Needs sns, "
@@ -431,6 +529,7 @@ for name, desc, body, *req in [
     ("filesystem", "Fsck, mount and verify the volume's filesystem.", filesystem),
     ("exports", "Serve the volume over NFS.", exports),
     ("service", "Start the service on the volume and prove it ready.", service),
+    ("address", "Move a floating address here.", address),
     ("route53", "Point DNS at this instance.", route53),
     ("notify", "Tell operators.", notify, False),
 ]:
@@ -440,7 +539,7 @@ for name, desc, body, *req in [
     entries.append({"$ref": f"#/$defs/{name}_entry"})
 
 once = [{"contains": {"type": "object", "required": [n]}, "minContains": 0, "maxContains": 1}
-        for n in ["volume", "filesystem", "exports", "service", "route53", "notify"]]
+        for n in ["volume", "filesystem", "exports", "service", "address", "route53", "notify"]]
 
 # manifest.c parse_top and parse_module_entry.
 schema = {

@@ -20,6 +20,28 @@ set -euo pipefail
 log() { printf 'build-static-curl: [%4ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# Runs a long step with its output in a log, saying every 20 s that it is
+# still going and, with a counter command, how far it got.
+long_step() { # long_step LOG COUNTER-COMMAND COMMAND...
+    local logf=$1 counter=$2 pid rc
+    shift 2
+    "$@" >"$logf" 2>&1 &
+    pid=$!
+    while ! wait_for "$pid" 20; do
+        log "  still at it${counter:+: $(eval "$counter")}"
+    done
+    wait "$pid" && rc=0 || rc=$?
+    return "$rc"
+}
+wait_for() { # wait_for PID SECONDS: 0 when it ended within SECONDS
+    local i
+    for ((i = 0; i < $2 * 5; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
 
@@ -161,28 +183,6 @@ log "Debian's NSS/GnuTLS patches are reversed"
 # --- 5. configure, build, install ---------------------------------------------
 log "autoreconf -fi"
 long_step autoreconf.log '' autoreconf -fi || { tail -n 30 autoreconf.log >&2; die "autoreconf failed"; }
-
-# Runs a long step with its output in a log, saying every 20 s that it is
-# still going and, with a counter command, how far it got.
-long_step() { # long_step LOG COUNTER-COMMAND COMMAND...
-    local logf=$1 counter=$2 pid rc
-    shift 2
-    "$@" >"$logf" 2>&1 &
-    pid=$!
-    while ! wait_for "$pid" 20; do
-        log "  still at it${counter:+: $(eval "$counter")}"
-    done
-    wait "$pid" && rc=0 || rc=$?
-    return "$rc"
-}
-wait_for() { # wait_for PID SECONDS: 0 when it ended within SECONDS
-    local i
-    for ((i = 0; i < $2 * 5; i++)); do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.2
-    done
-    return 1
-}
 
 log "configure (log: $SRCDIR/configure.out)"
 long_step configure.out '' env CFLAGS="$CURL_CFLAGS" ./configure "${CONFIGURE_FLAGS[@]}" ||

@@ -194,6 +194,23 @@ parse_watch(struct cfg *c, struct watch_cfg *w, const struct ynode *v)
 	cfg_duration(c, v, "api_interval", false, 1 * S, 60 * MIN, &w->api_ms);
 }
 
+/* A module that must follow others (module.h: after) comes after them. */
+static void
+check_order(struct cfg *c, const struct manifest *m)
+{
+	for (size_t i = 0; i < m->nmods; i++) {
+		const struct module *mod = m->mods[i].mod;
+
+		for (size_t k = 0; mod->after != NULL && mod->after[k] != NULL; k++)
+			for (size_t j = i + 1; j < m->nmods; j++)
+				if (strcmp(m->mods[j].mod->name, mod->after[k]) == 0)
+					diag_at(c->d, m->mods[i].line, m->mods[i].col, "module %s must come "
+					    "after %s (line %d): the modules run in the order written, and %s "
+					    "needs what %s has done; move it below", mod->name, mod->after[k],
+					    m->mods[j].line, mod->name, mod->after[k]);
+	}
+}
+
 static void
 parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
 {
@@ -238,6 +255,7 @@ parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
 	}
 	for (size_t i = 0; i < mods->nitems; i++)
 		parse_module_entry(c, m, mods->items[i]);
+	check_order(c, m);
 }
 
 void

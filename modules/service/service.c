@@ -798,6 +798,6 @@ const struct module module_service = {
 	.check = svc_check,
 	.repair = svc_repair,
 	.release = svc_release,
-	.permissions = iam_no_permissions, /* no AWS call: the watcher asks for replacement */
+	.permissions = iam_no_permissions, /* no AWS call */
 	.free = svc_free,
 };

@@ -184,7 +184,8 @@ def stale_cleanup():
     r = sh(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
     for line in r.stdout.splitlines():
         parts = line.split(None, 1)
-        if len(parts) == 2 and stale(re.search(r"/drill-(\d+)/volume\.img", parts[1])):
+        if len(parts) == 2 and stale(re.search(r"/drill-(\d+)/(volume\.img|snapshots/)",
+                                                parts[1])):
             sh(["losetup", "-d", parts[0]], check=False)
 
 
@@ -390,7 +391,10 @@ class Instance(Machine):
                "AWS_ENDPOINT_URL": self.lab.sim_url,
                "HABOOT_CONSOLE": "/run/haboot/console"}
         out = open(self.dir / "haboot.log", "w")
-        p = subprocess.Popen(self.argv([HABOOT, "run"]), env=env, stdin=subprocess.DEVNULL,
+        # The instance's /run is its own, its /var/lib the host's: the report
+        # goes to /run only (haboot's standard place is /var/lib/haboot).
+        p = subprocess.Popen(self.argv([HABOOT, "run", "--status-file", "/run/haboot/status.json"]),
+                             env=env, stdin=subprocess.DEVNULL,
                              stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         out.close()
         p.t0 = self.lab.timeline.mark(self.tag, "haboot run starts")

@@ -70,7 +70,11 @@ def test_a_dead_server_gets_its_instance_replaced_losing_nothing(make_lab):  # n
     lab = make_lab(watch=WATCH)
     boot_a(lab)
     watcher = start_watch(lab, lab.a)
-    wait_for(lambda: watch_state(lab.a).get("state") == "healthy", 60, "A's watcher healthy")
+
+    def healthy():
+        assert watcher.poll() is None, (lab.a.dir / "watch.log").read_text()
+        return watch_state(lab.a).get("state") == "healthy"
+    wait_for(healthy, 60, "A's watcher healthy")
 
     acked, lock, stop = {}, threading.Lock(), threading.Event()
 
@@ -80,7 +84,7 @@ def test_a_dead_server_gets_its_instance_replaced_losing_nothing(make_lab):  # n
         while not stop.is_set():
             name, data = f"w-{i:04d}.bin", payload(2000 + i)
             addr = lab.client.resolve()
-            if lab.client.put(name, data, addr=addr, timeout=2):
+            if lab.client.put(name, data, addr=addr, timeout=5):
                 with lock:
                     acked[name] = (sha256(data), addr, time.time())
                 i += 1
@@ -90,7 +94,7 @@ def test_a_dead_server_gets_its_instance_replaced_losing_nothing(make_lab):  # n
     w = threading.Thread(target=writer, daemon=True)
     w.start()
     try:
-        wait_for(lambda: len(acked) >= 10, 60, "writes acknowledged by A")
+        wait_for(lambda: len(acked) >= 5, 120, "writes acknowledged by A")
         # A's server dies and cannot come back: its restart command fails now.
         drill.sh(lab.a.argv(["mount", "--bind", "/bin/false", RESTART]))
         pid = int(open(lab.a.path("/run/ganesha/ganesha.pid")).read())
@@ -121,7 +125,7 @@ def test_a_dead_server_gets_its_instance_replaced_losing_nothing(make_lab):  # n
         probe.wait()
         # A few writes on B, then every acknowledged write reads back.
         n = len(acked)
-        wait_for(lambda: len(acked) >= n + 3, 60, "writes acknowledged by B")
+        wait_for(lambda: len(acked) >= n + 3, 120, "writes acknowledged by B")
     finally:
         stop.set()
         w.join(30)

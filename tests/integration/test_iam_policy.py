@@ -122,14 +122,21 @@ def test_takeover_asks_for_what_it_does(tmp_path, takeover):
 
 
 def test_no_tag_permission_except_on_the_copies_haboot_creates(tmp_path):
+    """Tags only on the copy being created, or haboot:superseded-by alone on a
+    volume a serving copy replaced: no tag the conditions rely on can be forged."""
     for text in (manifest(), manifest(takeover="fence"), manifest(other_az="snapshot"),
                  manifest(volume="id: vol-073769c7", other_az="snapshot")):
         st = statements(iam_policy("--group", GROUP, text=text, tmp=tmp_path).stdout)
         for s in st:
             if "ec2:CreateTags" in s["Action"]:
                 assert s["Action"] == ["ec2:CreateTags"]
-                assert s["Resource"] == ["arn:aws:ec2:*:*:volume/*"]
-                assert s["Condition"]["StringEquals"]["ec2:CreateAction"] == "CreateVolume"
+                assert s["Resource"] in (["arn:aws:ec2:*:*:volume/*"],
+                                         ["arn:aws:ec2:*:*:volume/vol-073769c7"])
+                if "ForAllValues:StringEquals" in s["Condition"]:
+                    assert s["Condition"]["ForAllValues:StringEquals"] == {
+                        "aws:TagKeys": "haboot:superseded-by"}
+                else:
+                    assert s["Condition"]["StringEquals"]["ec2:CreateAction"] == "CreateVolume"
         assert ("ec2:CreateTags" in actions(st)) == ("snapshot" in text)
         assert ("ec2:CreateVolume" in actions(st)) == ("snapshot" in text)
 

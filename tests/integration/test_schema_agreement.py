@@ -43,6 +43,12 @@ KNOWN_DIFFERENCES = {
                                    "across list items",
     "exports-grace-shorter-than-lease.yaml": "JSON Schema cannot compare two durations",
     "exports-lease-not-whole-seconds.yaml": "JSON Schema checks a duration's form, not its value",
+    "address-ip-outside-subnet.yaml": "JSON Schema cannot check an address lies inside a CIDR",
+    "address-ip-reserved.yaml": "JSON Schema cannot compute a subnet's reserved addresses",
+    "address-subnet-host-bits.yaml": "JSON Schema cannot check a CIDR block's host bits",
+    "address-overlay-inside-vpc.yaml": "JSON Schema cannot check an address lies outside a CIDR",
+    "address-before-exports.yaml": "JSON Schema cannot compare the positions of list items",
+    "snapshots-every-too-short.yaml": "JSON Schema checks a duration's form, not its range",
 }
 
 
@@ -157,7 +163,7 @@ def test_valid_corpus_uses_every_key_and_enum_value(validator):
     schema = validator.schema
     want_keys, want_enums = set(), set()
     schema_keys_and_enums(schema, (), want_keys, want_enums)
-    for mod in ("volume", "filesystem", "exports", "service", "route53", "notify"):
+    for mod in ("volume", "filesystem", "exports", "service", "address", "route53", "notify"):
         schema_keys_and_enums(schema["$defs"][mod], ("modules", mod), want_keys, want_enums)
     schema_keys_and_enums(schema["$defs"]["export"], ("modules", "exports", "exports"),
                           want_keys, want_enums)
@@ -179,6 +185,7 @@ TEMPLATES = {
     "volume.id": "version: 1\nname: a\nmodules: [{{volume: {{id: {v}, device: /dev/sdf}}}}]\n",
     "volume.device": "version: 1\nname: a\nmodules: [{{volume: {{id: vol-073769c7, device: {v}}}}}]\n",
     "volume.timeout": "version: 1\nname: a\nmodules: [{{volume: {{id: vol-073769c7, device: /dev/sdf, timeout: {v}}}}}]\n",
+    "volume.snapshots.keep": "version: 1\nname: a\nmodules: [{{volume: {{id: vol-073769c7, device: /dev/sdf, snapshots: {{every: 1h, keep: {v}}}}}}}]\n",
     "filesystem.mountpoint": "version: 1\nname: a\nmodules: [{{filesystem: {{mountpoint: {v}, signature: s}}}}]\n",
     "filesystem.device": "version: 1\nname: a\nmodules: [{{filesystem: {{mountpoint: /m, signature: s, device: {v}}}}}]\n",
     "filesystem.signature": "version: 1\nname: a\nmodules: [{{filesystem: {{mountpoint: /m, signature: {v}}}}}]\n",
@@ -195,6 +202,12 @@ TEMPLATES = {
     "route53.value.A": "version: 1\nname: a\nmodules: [{{route53: {{zone: Z1, name: a.b, value: {v}}}}}]\n",
     "route53.value.AAAA": "version: 1\nname: a\nmodules: [{{route53: {{zone: Z1, name: a.b, type: AAAA, value: {v}}}}}]\n",
     "notify.sns": "version: 1\nname: a\nmodules: [{{notify: {{sns: {v}}}}}]\n",
+    "address.ip": "version: 1\nname: a\nmodules: [{{address: {{mode: secondary-ip, ip: {v}}}}}]\n",
+    "address.subnet": "version: 1\nname: a\nmodules: [{{address: {{mode: secondary-ip, ip: 10.0.0.5, subnet: {v}}}}}]\n",
+    "address.route_table": "version: 1\nname: a\nmodules: [{{address: {{mode: overlay-ip, ip: 192.168.0.5, route_tables: [{v}]}}}}]\n",
+    "address.eni": "version: 1\nname: a\nmodules: [{{address: {{mode: eni, eni: {v}}}}}]\n",
+    "address.allocation": "version: 1\nname: a\nmodules: [{{address: {{mode: elastic-ip, allocation: {v}}}}}]\n",
+    "address.interface": "version: 1\nname: a\nmodules: [{{address: {{mode: elastic-ip, allocation: eipalloc-01234567, interface: {v}}}}}]\n",
     "notify.namespace": "version: 1\nname: a\nmodules: [{{notify: {{metric: {{namespace: {v}, name: x}}}}}}]\n",
     "notify.metric": "version: 1\nname: a\nmodules: [{{notify: {{metric: {{namespace: x, name: {v}}}}}}}]\n",
     "service.unit": "version: 1\nname: a\nmodules: [{{service: {{unit: {v}, ready: {{port: 1}}}}}}]\n",
@@ -216,6 +229,7 @@ CASES = {
     # In range only: ranges are a known difference, forms are not.
     "volume.timeout": ["1s", "1000ms", "90s", "5m", "1h", "2m30s", "0001s", "90", "5 m", "90x",
                        "1.5s", "m", "s5", "5ms5", "", "1h ", "-1s"],
+    "volume.snapshots.keep": [1, 48, 1000, 0, 1001, -1, "5", 1.5, True],
     "filesystem.mountpoint": ["/m", "/a/b.c", "/a/./b", "/a/...", "/", "//", "/a/", "/a/..",
                               "/a/../b", "/..", "/a//b", "a", "/a b", "/a\tb", "/a\x7f", "/\u00e9"],
     "filesystem.device": ["/dev/x", "/dev/disk/by-id/nvme-x", "/dev", "/dev/", "/devx",
@@ -269,6 +283,19 @@ CASES = {
                    "arn:aws:sns:us-west-2:12345678901:t", "arn:aws:sqs:us-west-2:123456789012:t",
                    "arn:aws-cn:sns:cn-north-1:123456789012:t", "arn:aws:sns:US:123456789012:t",
                    "t"],
+    "address.ip": ["10.0.0.50", "0.1.2.3", "127.0.0.1", "169.254.1.1", "169.253.1.1",
+                   "223.1.1.1", "224.0.0.1", "255.255.255.255", "10.0.0.256", "::1", "10.0.0.50\n",
+                   "1.2.3", ""],
+    "address.subnet": ["10.0.0.0/16", "10.0.0.0/24", "10.0.0.0/28", "10.0.0.0/15", "10.0.0.0/29",
+                       "10.0.0.0/024", "10.0.0.0", "::/64", "10.0.0.0/24\n"],
+    "address.route_table": ["rtb-01234567", "rtb-0123456789abcdef0", "rtb-0123456", "rtb-0123ABCD",
+                            "rtb-0123456789abcdef", "eni-01234567", "rtb-01234567\n"],
+    "address.eni": ["eni-01234567", "eni-0123456789abcdef0", "eni-012345678", "ENI-01234567",
+                    "rtb-01234567", "eni-01234567\n"],
+    "address.allocation": ["eipalloc-01234567", "eipalloc-0123456789abcdef0", "eipalloc-12",
+                           "eipassoc-01234567", "eipalloc-01234567\n"],
+    "address.interface": ["eth0", "ens5", "a" * 15, "a" * 16, "eth0:1", "a/b", "a b", ".", "..",
+                          "...", "é", ""],
     "notify.namespace": ["HA/NFS", "a:b#c.d-e_f", "A" * 255, "A" * 256, "AWS/EC2", "aws/x", ":a",
                          "a b", ""],
     "notify.metric": ["Healthy", "a b", "A" * 255, "A" * 256, ":a", "", "a\nb", "a\n"],

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-from . import iam
+from . import ec2_network, iam
 
 STATIC_CREDS = {"access_key": "AKIDEXAMPLE",
                 "secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
@@ -32,26 +32,30 @@ DEFAULT_DELAYS = {
     "terminate_detach": 1.0,  # instance killed -> its volumes start detaching
     "pending": 0.5,           # pending -> running
     "create_volume": 0.5,     # creating -> available
+    "snapshot": 1.0,          # snapshot pending -> completed (progress on the way)
+    "snapshot_rate": 15.0,    # least time between two CreateSnapshot of one volume
     "route53_insync": 1.0,    # change PENDING -> INSYNC
     "credential_ttl": 21600.0,  # IMDS role credentials lifetime
     "credential_rotate": None,  # age at which IMDS hands out new keys (None: ttl-300, or ttl*2/3 if short)
+    "network": 0.0,           # a moved address or route reaches the network (ec2_network.py)
 }
 
 SEED_KEYS = {"account_id", "region", "imds_instance", "instances", "volumes", "snapshots",
              "zones", "topics", "asgs", "credentials", "roles", "attach_hook", "console",
-             "delays", "faults", "options"}
+             "delays", "faults", "options"} | ec2_network.SEED_KEYS
 INSTANCE_KEYS = {"az", "state", "private_ip", "public_ip", "mac", "instance_type", "ami", "tags",
                  "iam_role", "user_data", "user_data_b64", "imdsv1", "spot_action",
                  "target_lifecycle_state", "asg", "launch_time", "hostname", "subnet_id",
                  "vpc_id", "stop_hangs", "metadata"}
 VOLUME_KEYS = {"az", "size", "type", "iops", "state", "tags", "multi_attach", "encrypted",
-               "snapshot_id", "backing", "hook", "attachments", "stuck_detaching", "create_time"}
+               "snapshot_id", "backing", "hook", "attachments", "stuck_detaching", "create_time",
+               "kms_key_id", "throughput"}
 SNAPSHOT_KEYS = {"volume_id", "state", "size", "start_time", "description", "owner_id", "tags",
-                 "backing", "progress", "encrypted"}
+                 "backing", "progress", "encrypted", "kms_key_id", "delete_requested"}
 ZONE_KEYS = {"name", "comment", "private", "records", "caller_reference"}
 FAULT_KEYS = {"service", "action", "kind", "count", "seconds", "delay", "status", "code",
               "message", "instance", "mode"}
-OPTION_KEYS = {"max_clock_skew", "route53_error_form"}
+OPTION_KEYS = {"max_clock_skew", "route53_error_form", "snapshot_dir"}
 FAULT_KINDS = {"throttle", "5xx", "slow", "lag", "drop", "error", "unreachable", "429"}
 
 
@@ -112,7 +116,10 @@ class State:
         self.attach_hook = None
         self.console = {}
         self.delays = dict(DEFAULT_DELAYS)
-        self.options = {"max_clock_skew": None, "route53_error_form": "errorresponse"}
+        self.options = {"max_clock_skew": None, "route53_error_form": "errorresponse",
+                        "snapshot_dir": None}
+        self.snapshot_last = {}       # volume id -> time of its last CreateSnapshot
+        self.snapshot_tmp = getattr(self, "snapshot_tmp", None)
         self.faults = []
         self.requests = []
         self.hook_log = []
@@ -124,6 +131,7 @@ class State:
         self._timers = []
         self._prev_ec2 = None
         self.last_request_id = 0
+        ec2_network.clear(self)
 
     def reset(self, empty=False):
         with self.lock:
@@ -150,6 +158,8 @@ class State:
                 self._seed_snapshot(sid, spec)
             for vid, spec in _keyed(d.get("volumes", {}), "volume").items():
                 self._seed_volume(vid, spec)
+            ec2_network.sync(self)
+            ec2_network.seed(self, d)
             for zid, spec in _keyed(d.get("zones", {}), "zone").items():
                 self._seed_zone(zid, spec)
             topics = d.get("topics", [])
@@ -241,7 +251,8 @@ class State:
         snap = self.snapshots.setdefault(sid, {
             "id": sid, "volume_id": "", "state": "completed", "size": 100,
             "start_time": time.time(), "description": "", "owner_id": self.account_id,
-            "tags": {}, "backing": None, "progress": "100%", "encrypted": False})
+            "tags": {}, "backing": None, "progress": "100%", "encrypted": False,
+            "kms_key_id": None, "delete_requested": False})
         spec = dict(spec)
         if isinstance(spec.get("start_time"), str):
             spec["start_time"] = _parse_time(spec["start_time"])
@@ -376,6 +387,8 @@ class State:
 
     def stop(self):
         self._stop.set()
+        from . import snapshots
+        snapshots.cleanup(self)
 
     # ------------------------------------------------------------------ faults
     def add_fault(self, f):
@@ -485,6 +498,7 @@ class State:
                 "sns_messages": self.sns_messages, "metrics": self.metrics,
                 "asg_health": self.asg_health, "lifecycle_actions": self.lifecycle_actions,
                 "pending_transitions": len(self._timers),
+                "network": ec2_network.dump(self),
             }, default=str))
 
     def change_status(self, change):
