@@ -52,7 +52,10 @@ subject=$(git -C "$top" log -1 --format=%s 2>/dev/null || echo "local build")
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
     printf '%s (%s) unstable; urgency=medium\n\n' "$pkg" "$version"
-    printf '  * Built from commit %s: %s\n' "$commit" "$subject" | fold -s -w 78 | sed '2,$s/^/    /'
+    # Debian policy wants changelog lines of at most 80 columns: fold at 74 so
+    # the continuation lines' 4-column indent still fits.
+    printf '  * Built from commit %s: %s\n' "$commit" "$subject" |
+        fold -s -w 74 | sed -e 's/ *$//' -e '2,$s/^/    /'
     printf '\n -- %s  %s\n' "haboot maintainers <haboot@packages.invalid>" \
         "$(date -u -R -d "@$epoch")"
 } | gzip -9n > "$doc/changelog.gz"

@@ -5,6 +5,7 @@ The install goes into a scratch root (`dpkg --root DIR` with its own
 /var/lib/dpkg): dpkg unpacks, configures, removes and purges exactly as on a
 machine, but neither this machine's /usr/sbin nor its dpkg database is
 touched, so engineers sharing the machine are unaffected."""
+import gzip
 import os
 import re
 import shutil
@@ -136,3 +137,30 @@ def test_install_run_remove_and_purge_with_dpkg(deb, tmp_path):
             if p.is_file() and not str(p.relative_to(root)).startswith("var/lib/dpkg")]
     assert left == [], left
     assert Path("/var/lib/dpkg/status").read_bytes() == host_status  # this machine untouched
+
+
+def test_changelog_keeps_to_80_columns_whatever_the_commit_subject(tmp_path):
+    # The changelog carries the commit's subject; lintian warns on a line over
+    # 80 columns, and CI once failed on exactly that.  Build from a clone
+    # whose last subject is long and holds one word longer than a line.
+    src = tmp_path / "src"
+    assert sh(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(src)]).returncode == 0
+    subject = ("A subject of many words that goes on well past eighty columns, as ours do, "
+               "with " + "x" * 90 + " in it")
+    r = sh(["git", "-C", str(src), "-c", "user.name=t", "-c", "user.email=t@t.invalid",
+            "commit", "-q", "--allow-empty", "-m", subject])
+    assert r.returncode == 0, r.stderr
+    shutil.copy(ROOT / "scripts" / "mkdeb.sh", src / "scripts" / "mkdeb.sh")  # the one under test
+    r = sh([str(src / "scripts" / "mkdeb.sh"), STATIC, str(tmp_path / "out")])
+    assert r.returncode == 0, r.stderr
+    deb = Path(r.stdout.strip().splitlines()[-1])
+    x = tmp_path / "x"
+    assert sh(["dpkg-deb", "-x", str(deb), str(x)]).returncode == 0
+    text = gzip.decompress((x / "usr/share/doc/haboot/changelog.gz").read_bytes()).decode()
+    for line in text.splitlines():
+        if line.startswith(" -- "):   # the trailer's format is fixed; lintian skips it
+            continue
+        assert len(line) <= 80, line
+        assert line == line.rstrip(), repr(line)
+    # Nothing of the subject is lost in the folding.
+    assert "".join(text.split()).find("".join(subject.split())) >= 0
