@@ -9,6 +9,7 @@
 #include "aws/aws.h"
 #include "aws/imds.h"
 #include "cli_debug.h"
+#include "cli_release.h"
 #include "context.h"
 #include "effects.h"
 #include "log.h"
@@ -38,6 +39,7 @@ static const char usage_main[] =
 "  plan [-f FILE]      show, step by step, what run would do; changes nothing\n"
 "  run [-f FILE]       bring the service up (the first-boot job)\n"
 "  watch [-f FILE]     keep it healthy: check, repair, give up and be replaced\n"
+"  release [-f FILE]   hand it over for a planned stop (the watcher does it by itself)\n"
 "  status [--json]     show the last run's report\n"
 "  imds [PATH]         print an instance metadata value as haboot reads it\n"
 "  aws SERVICE ACTION  make one AWS API call as haboot does; print the answer\n"
@@ -474,6 +476,8 @@ cmd_help(int argc, char **argv)
 		fputs(usage_status, stdout);
 	else if (!strcmp(topic, "watch"))
 		fputs(usage_watch, stdout);
+	else if (!strcmp(topic, "release"))
+		fputs(usage_release, stdout);
 	else if (!strcmp(topic, "imds"))
 		fputs(usage_imds, stdout);
 	else if (!strcmp(topic, "aws"))
@@ -548,6 +552,8 @@ main(int argc, char **argv)
 		return cmd_plan_or_run(argc, argv, MODE_WATCH);
 	if (!strcmp(argv[0], "status"))
 		return cmd_status(argc, argv);
+	if (!strcmp(argv[0], "release"))
+		return cmd_release(argc, argv);
 	if (!strcmp(argv[0], "imds"))
 		return cmd_imds(argc, argv);
 	if (!strcmp(argv[0], "aws"))

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "release.h"
 #include "util.h"
 
 static const char *const state_names[] = {
@@ -213,6 +214,7 @@ status_show(const char *path, bool json, FILE *out, char **why)
 		json_object_object_foreach(facts, k, v)
 			fprintf(out, "%-28s %s\n", k, v ? json_object_get_string(v) : "-");
 	}
+	release_status_show(path, out);
 	rc = 0;
 out:
 	json_object_put(root);
