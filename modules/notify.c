@@ -449,6 +449,110 @@ notify_apply(struct hb_ctx *ctx, void *p)
 	return bad ? -1 : 0;
 }
 
+/* ---- release events (module.h: report) --------------------------------- */
+
+static const char *
+release_outcome(enum hb_event_kind k)
+{
+	return k == EV_RELEASING ? "releasing" : k == EV_RELEASED ? "released" : "release-failed";
+}
+
+/* "haboot nfs on i-0abc: releasing", one ASCII line under 100 characters. */
+static char *
+release_subject(struct hb_ctx *ctx, const char *self, enum hb_event_kind k)
+{
+	const char *svc = ctx->service ? ctx->service : "service";
+	const char *what = k == EV_RELEASING ? "releasing" : k == EV_RELEASED ? "released" :
+	    "RELEASE STOPPED";
+	int room = SUBJECT_MAX - (int)strlen("haboot  on : ") - (int)strlen(self) -
+	    (int)strlen(what);
+	char *s = xasprintf("haboot %.*s on %s: %s", room > 3 ? room : 3, svc, self, what);
+
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	if (strlen(s) > SUBJECT_MAX)
+		s[SUBJECT_MAX] = '\0';
+	return s;
+}
+
+/* A planned stop goes to SNS only: Healthy describes a serving instance, and
+ * the next owner's run reports it when it serves. */
+static int
+report_release(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct hb_event *ev)
+{
+	struct nf_call c = {.aws = ctx->aws, .svc = AWS_SNS, .action = "Publish"};
+	const char *self = md_get(ctx->md, "instance-id");
+	const char *zone = md_get(ctx->md, "placement/availability-zone");
+	const char *outcome = release_outcome(ev->kind);
+	char *subj, *msg, *summary;
+	int rc = -1;
+
+	if (nc->sns == NULL) {
+		ctx_result(ctx, "no sns topic: the release (%s) is told to no one", outcome);
+		return 0;
+	}
+	self = self ? self : "unknown instance";
+	subj = release_subject(ctx, self, ev->kind);
+	msg = xasprintf("service:   %s\ninstance:  %s%s%s%s\nevent:     %s\n\n%s\n\n%s",
+	    ctx->service ? ctx->service : "?", self, zone ? " (" : "", zone ? zone : "",
+	    zone ? ")" : "", outcome, ev->summary ? ev->summary : "", ev->detail ? ev->detail : "");
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	aws_param(&c.p, "TopicArn", "%s", nc->sns);
+	aws_param(&c.p, "Subject", "%s", subj);
+	aws_param(&c.p, "Message", "%s", msg);
+	aws_param(&c.p, "MessageAttributes.entry.1.Name", "service");
+	aws_param(&c.p, "MessageAttributes.entry.1.Value.DataType", "String");
+	aws_param(&c.p, "MessageAttributes.entry.1.Value.StringValue", "%s",
+	    ctx->service ? ctx->service : "unknown");
+	aws_param(&c.p, "MessageAttributes.entry.2.Name", "instance");
+	aws_param(&c.p, "MessageAttributes.entry.2.Value.DataType", "String");
+	aws_param(&c.p, "MessageAttributes.entry.2.Value.StringValue", "%s", self);
+	aws_param(&c.p, "MessageAttributes.entry.3.Name", "outcome");
+	aws_param(&c.p, "MessageAttributes.entry.3.Value.DataType", "String");
+	aws_param(&c.p, "MessageAttributes.entry.3.Value.StringValue", "%s", outcome);
+	if (str_ends(nc->sns, ".fifo")) {
+		aws_param(&c.p, "MessageGroupId", "%s", ctx->service ? ctx->service : "haboot");
+		aws_param(&c.p, "MessageDeduplicationId", "%s-%s-%lld", self, outcome, wall_ms());
+	}
+	summary = xasprintf("Publish to %s: \"%s\"", nc->sns, subj);
+	if (ctx->aws == NULL)
+		ctx_fail(ctx, "release report not published to %s: no AWS client", nc->sns);
+	else if (eff_aws(ctx->eff, "sns", summary, nf_call_do, &c) == 0) {
+		ctx_result(ctx, "%s published to %s (message %s)", outcome, nc->sns,
+		    c.message_id ? c.message_id : "?");
+		rc = 0;
+	} else {
+		char *e = aws_error_str(&c.err);
+
+		ctx_fail(ctx, "release report not published to %s: %s", nc->sns, e);
+		free(e);
+	}
+	free(c.message_id);
+	free(summary);
+	free(subj);
+	free(msg);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+	return rc;
+}
+
+/* The watcher's events (heartbeats, gave-up...) are the watch issue's; this
+ * hook answers the release's and leaves the others to it. */
+static int
+notify_report(struct hb_ctx *ctx, void *p, const struct hb_event *ev)
+{
+	switch (ev->kind) {
+	case EV_RELEASING:
+	case EV_RELEASED:
+	case EV_RELEASE_FAILED:
+		return report_release(ctx, p, ev);
+	default:
+		return 0;
+	}
+}
+
 const struct module module_notify = {
 	.name = "notify",
 	.summary = "publish the run report to SNS and health metrics to CloudWatch",
@@ -457,5 +561,6 @@ const struct module module_notify = {
 	.parse = notify_parse,
 	.plan = notify_plan,
 	.apply = notify_apply,
+	.report = notify_report,
 	.free = notify_free,
 };
