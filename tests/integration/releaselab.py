@@ -89,6 +89,7 @@ class ReleaseLab:
         self.mnt = os.path.join(self.tmp, "mnt", "nfs")
         self.status = os.path.join(self.tmp, "run", "status.json")
         self.procs, self.loops = [], []
+        self.others = []  # processes a test started in the instance (close kills them)
         self.ganesha = Ganesha(os.path.join(self.tmp, "ganesha"), free_port())
         # The stop script logs when it ran and when ganesha was gone.
         self.stops = os.path.join(self.tmp, "stop.log")
@@ -248,6 +249,12 @@ class ReleaseLab:
         return [m for m in self.c.state()["sns_messages"] if m.get("topic_arn") == TOPIC]
 
     def close(self):
+        for p in self.others:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            if p.stdout is not None:
+                p.stdout.close()
         for p in self.procs:
             if p.proc.poll() is None:
                 p.proc.kill()

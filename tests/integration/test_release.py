@@ -225,6 +225,7 @@ def hold(lab, path, seconds):
             f"time.sleep({seconds})\n")
     p = subprocess.Popen(lab.a.argv(["/usr/bin/python3", "-c", code]), stdout=subprocess.PIPE,
                          text=True)
+    lab.others.append(p)
     return p, int(p.stdout.readline())
 
 
