@@ -195,6 +195,8 @@ TEMPLATES = {
     "notify.sns": "version: 1\nname: a\nmodules: [{{notify: {{sns: {v}}}}}]\n",
     "notify.namespace": "version: 1\nname: a\nmodules: [{{notify: {{metric: {{namespace: {v}, name: x}}}}}}]\n",
     "notify.metric": "version: 1\nname: a\nmodules: [{{notify: {{metric: {{namespace: x, name: {v}}}}}}}]\n",
+    "release.triggers": "version: 1\nname: a\nrelease: {{triggers: {v}}}\nmodules: [{{volume: {{id: vol-073769c7, device: /dev/sdf}}}}]\n",
+    "release.hook": "version: 1\nname: a\nrelease: {{lifecycle_hook: {{name: {v}}}}}\nmodules: [{{volume: {{id: vol-073769c7, device: /dev/sdf}}}}]\n",
 }
 A63 = "a" * 63
 TOPIC = "arn:aws:sns:us-west-2:123456789012:"
@@ -264,11 +266,15 @@ CASES = {
     "notify.namespace": ["HA/NFS", "a:b#c.d-e_f", "A" * 255, "A" * 256, "AWS/EC2", "aws/x", ":a",
                          "a b", ""],
     "notify.metric": ["Healthy", "a b", "A" * 255, "A" * 256, ":a", "", "a\nb", "a\n"],
+    "release.triggers": [json.dumps([]), json.dumps(["lifecycle"]), json.dumps(["rebalance", "spot"]),
+                         json.dumps(["spot", "spot"]), json.dumps(["Spot"]), json.dumps("spot"),
+                         json.dumps([""]), json.dumps(["lifecycle", "spot", "rebalance"])],
+    "release.hook": ["nfs-terminate", "a" * 255, "a" * 256, ""],
 }
 
 
 def field_doc(field, value):
-    v = value if field.endswith(".pair") else json.dumps(value)
+    v = value if field.endswith((".pair", ".triggers")) else json.dumps(value)
     return TEMPLATES[field].format(v=v).encode()
 
 
