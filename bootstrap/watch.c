@@ -725,7 +725,7 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 	}
 	if (stop_signal || released) {
 		log_info("watch", "stopping on %s", released ?
-		    "a release (the service is no longer here)" : strsignal(stop_signal));
+		    "a release (haboot status shows it)" : strsignal(stop_signal));
 		sd_notify_send("STOPPING=1");
 		W.state = W_STOPPING;
 		save_state(&W);
