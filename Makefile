@@ -17,11 +17,14 @@ CPPFLAGS += -D_GNU_SOURCE -DHABOOT_VERSION='"$(VERSION)"' -iquote bootstrap -iqu
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+B        = build
+# The manifest schema, compiled in (gzipped) for `haboot help MODULE`;
+# only main.c refers to it, so unit tests and the fuzzer need not link it.
+GEN_SRCS = $(B)/gen/schema_json.c
 SRCS     = $(wildcard bootstrap/*.c bootstrap/*/*.c modules/*.c modules/*/*.c)
 LIB_SRCS = $(filter-out bootstrap/main.c,$(SRCS))
 HDRS     = $(wildcard bootstrap/*.h bootstrap/*/*.h modules/*.h modules/*/*.h)
-B        = build
-OBJS     = $(SRCS:%.c=$(B)/obj/%.o)
+OBJS     = $(SRCS:%.c=$(B)/obj/%.o) $(GEN_SRCS:%.c=$(B)/obj/%.o)
 
 # Unit tests: clang with AddressSanitizer and UndefinedBehaviorSanitizer.
 SAN_CC     = clang
@@ -47,6 +50,16 @@ deps:
 deps-build:
 	@scripts/install-deps.sh build
 
+$(B)/gen/schema_json.c: schemas/haboot.schema.json
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@{ echo "/* Generated from $< by make: do not edit. */"; \
+	  echo "const unsigned char haboot_schema_gz[] = {"; \
+	  gzip -9n -c $< | od -An -v -tx1 | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo "};"; \
+	  echo "const unsigned long haboot_schema_gz_len = sizeof(haboot_schema_gz);"; } > $@.tmp
+	@mv $@.tmp $@
+
 $(B)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
@@ -60,7 +73,7 @@ $(B)/haboot: $(OBJS)
 # OpenSSL) because Debian's libcurl.a needs libraries that ship no .a.
 CURL_PREFIX = $(CURDIR)/$(B)/curl
 STATIC_LIBS = $(CURL_PREFIX)/lib/libcurl.a $(shell pkg-config --static --libs json-c yaml-0.1 expat openssl 2>/dev/null) -lz -pthread
-STATIC_OBJS = $(SRCS:%.c=$(B)/static/%.o)
+STATIC_OBJS = $(SRCS:%.c=$(B)/static/%.o) $(GEN_SRCS:%.c=$(B)/static/%.o)
 
 $(CURL_PREFIX)/lib/libcurl.a:
 	scripts/build-static-curl.sh $(CURL_PREFIX)
@@ -123,7 +136,7 @@ integration: $(B)/haboot
 # haboot itself under AddressSanitizer, UndefinedBehaviorSanitizer and
 # LeakSanitizer: the integration tests run it, so every path they drive
 # (failures included) is checked for memory errors and leaks.
-$(B)/haboot-asan: $(SAN_OBJS) $(B)/san/bootstrap/main.o
+$(B)/haboot-asan: $(SAN_OBJS) $(B)/san/bootstrap/main.o $(GEN_SRCS:%.c=$(B)/san/%.o)
 	@echo "  LD      $@"
 	@$(SAN_CC) $(SAN_FLAGS) -o $@ $^ $(LIBS)
 
@@ -146,12 +159,17 @@ check: deps
 
 # The whole reference setup for real against the simulator: a loop device as
 # the EBS volume, ganesha as the NFS server, a real NFS client.  Needs root.
+# The terminal gets the story in a screenful; the details go to
+# build/demo/demo.log (make demo V=1 prints them too).  The compiler's lines
+# go to build/demo/build.log; the static libcurl's stages (the long first
+# build) stay on the terminal with their elapsed times.
 demo: deps
-	$(MAKE) all static
-	$(B)/haboot validate examples/nfs.yaml
-	$(B)/haboot plan -f examples/nfs.yaml --metadata instance-id=i-0aaaaaaaaaaaaaaa1 \
-	    --metadata az=us-west-2a --metadata local-ipv4=10.10.10.10
-	$(PY) demo/run.py
+	@mkdir -p $(B)/demo
+	@echo "demo: building haboot's static binary (log: $(B)/demo/build.log)"
+	@$(MAKE) --no-print-directory $(CURL_PREFIX)/lib/libcurl.a
+	@$(MAKE) --no-print-directory all static >$(B)/demo/build.log 2>&1 || \
+	    { tail -n 30 $(B)/demo/build.log; exit 1; }
+	@$(PY) demo/run.py $(if $(V),-v)
 
 # Coverage-guided fuzzing of the manifest parser (libFuzzer, ASan, UBSan).
 fuzz:
@@ -168,4 +186,21 @@ bench: all static
 
 clean:
 	rm -rf $(B)/obj $(B)/san $(B)/unit $(B)/static $(B)/haboot $(B)/haboot-static $(B)/fuzz \
-	    $(B)/haboot-asan $(B)/sanitizer-log
+	    $(B)/haboot-asan $(B)/sanitizer-log $(B)/gen
+
+# ==== shipping (issue 16): the Debian package and the CloudFormation stack ====
+# make deb     build/haboot_<version>_amd64.deb (scripts/mkdeb.sh; version from
+#              git describe, scripts/deb-version.sh), then lintian when present
+# make stack   regenerate deploy/nfs-stack.yaml from examples/ (deploy/mkstack.py)
+#              and validate it (cfn-lint from npm, see deploy/validate/)
+# check runs all of it through tests/integration/test_{deb,stack,iam_policy}.py.
+NPM_DIR = $(CURDIR)/$(B)/npm
+.PHONY: deb stack
+deb: $(B)/haboot-static
+	@deb=$$(scripts/mkdeb.sh $(B)/haboot-static $(B)) && echo "built $$deb" && \
+	if command -v lintian >/dev/null; then lintian --fail-on error,warning $$deb; fi
+stack:
+	$(PY) deploy/mkstack.py
+	@scripts/install-deps.sh test
+	NODE_PATH=$(NPM_DIR)/node_modules node deploy/validate/validate.js deploy/nfs-stack.yaml \
+	    ImageId=ami-0123456789abcdef0

@@ -13,9 +13,9 @@
 #include "aws/aws.h"
 #include "aws/imds.h"
 #include "backoff.h"
+#include "cli.h"
 #include "log.h"
 #include "manifest/manifest.h"
-#include "runner.h"
 #include "util.h"
 
 const char usage_imds[] =
@@ -71,29 +71,6 @@ const char usage_aws[] =
 
 enum { OPT_IMDS_TIMEOUT = 300, OPT_IMDSV1, OPT_USER_DATA, OPT_BODY, OPT_MAX_ATTEMPTS, OPT_REPEAT,
 	OPT_INTERVAL, OPT_TIMEOUT };
-
-int
-usage_error(const char *usage, const char *fmt, const char *arg)
-{
-	fputs("haboot: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs("\n\n", stderr);
-	fputs(usage, stderr);
-	return EXIT_USAGE;
-}
-
-static int
-duration_arg(const char *usage, const char *opt, const char *s, long long *ms)
-{
-	const char *why;
-
-	if (parse_duration(s, ms, &why) < 0) {
-		fprintf(stderr, "haboot: %s %s: %s\n\n", opt, s, why);
-		fputs(usage, stderr);
-		return -1;
-	}
-	return 0;
-}
 
 static void
 print_body(const struct buf *b)
@@ -151,7 +128,7 @@ cmd_imds(int argc, char **argv)
 			user_data = true;
 			break;
 		case OPT_IMDS_TIMEOUT:
-			if (duration_arg(usage_imds, "--imds-timeout", optarg, &deadline) < 0)
+			if (cli_duration(usage_imds, "--imds-timeout", optarg, &deadline) < 0)
 				return EXIT_USAGE;
 			break;
 		case OPT_IMDSV1:
@@ -286,11 +263,11 @@ cmd_aws(int argc, char **argv)
 			}
 			break;
 		case OPT_INTERVAL:
-			if (duration_arg(usage_aws, "--interval", optarg, &interval) < 0)
+			if (cli_duration(usage_aws, "--interval", optarg, &interval) < 0)
 				goto out;
 			break;
 		case OPT_TIMEOUT:
-			if (duration_arg(usage_aws, "--timeout", optarg, &timeout) < 0)
+			if (cli_duration(usage_aws, "--timeout", optarg, &timeout) < 0)
 				goto out;
 			if (timeout < 100) {
 				rc = usage_error(usage_aws, "--timeout %s: give at least 100ms", optarg);
@@ -298,7 +275,7 @@ cmd_aws(int argc, char **argv)
 			}
 			break;
 		case OPT_IMDS_TIMEOUT:
-			if (duration_arg(usage_aws, "--imds-timeout", optarg, &deadline) < 0)
+			if (cli_duration(usage_aws, "--imds-timeout", optarg, &deadline) < 0)
 				goto out;
 			break;
 		case OPT_IMDSV1:

@@ -7,9 +7,6 @@
 extern const char usage_imds[];
 extern const char usage_aws[];
 
-/* "haboot: <fmt with arg>", a blank line, the usage; returns the usage exit code. */
-int usage_error(const char *usage, const char *fmt, const char *arg);
-
 int cmd_imds(int argc, char **argv);
 int cmd_aws(int argc, char **argv);
 

@@ -9,7 +9,7 @@
 
 #include "aws/aws.h"
 #include "aws/imds.h"
-#include "cli_debug.h"
+#include "cli.h"
 #include "context.h"
 #include "effects.h"
 #include "exec.h"
@@ -24,8 +24,9 @@
 #include "util.h"
 
 const char usage_release[] =
-"usage: haboot release [-f FILE] [--reason TEXT] [--on-shutdown] [--lifecycle-token TOKEN]\n"
-"                      [--metadata KEY=VALUE]... [--metadata-file FILE] [--status-file PATH]\n"
+"usage: haboot release [FILE | -f FILE] [--reason TEXT] [--on-shutdown]\n"
+"                      [--lifecycle-token TOKEN] [--metadata KEY=VALUE]...\n"
+"                      [--metadata-file FILE] [--status-file PATH]\n"
 "                      [--imds-timeout DURATION] [--imdsv1]\n"
 "\n"
 "Hands the service that run brought up over to the next instance, for a\n"
@@ -46,7 +47,8 @@ const char usage_release[] =
 "instance, the hook named in release: lifecycle_hook is completed with\n"
 "CONTINUE once the release is done.\n"
 "\n"
-"  -f, --file FILE          the manifest run used, instead of user-data\n"
+"  -f, --file FILE          the manifest run used (the same as giving FILE);\n"
+"                           with neither, the instance's user-data\n"
 "  --reason TEXT            why, for the reports (default \"by hand\")\n"
 "  --on-shutdown            release only if the machine is shutting down\n"
 "                           (systemd's state is \"stopping\", or shutdown.target is\n"
@@ -58,8 +60,8 @@ const char usage_release[] =
 "                           notification): complete that action once released\n"
 "  --metadata KEY=VALUE     override an instance fact\n"
 "  --metadata-file FILE     KEY=VALUE lines or a JSON object\n"
-"  --status-file PATH       the run's report (default " STATUS_DEFAULT_PATH "); the\n"
-"                           release is recorded in it, and haboot status shows it\n"
+"  --status-file PATH       the run's report (default " STATUS_DEFAULT_PATH ");\n"
+"                           the release is recorded in it, and haboot status shows it\n"
 "  --imds-timeout DURATION  how long to wait for IMDS (default 60s)\n"
 "  --imdsv1                 allow the IMDSv1 fallback when IMDS issues no token\n"
 "\n"
@@ -91,16 +93,25 @@ parse_opts(int argc, char **argv, struct rcli *c)
 		{"status-file", required_argument, NULL, OPT_STATUS_FILE},
 		{"imds-timeout", required_argument, NULL, OPT_IMDS_TIMEOUT},
 		{"imdsv1", no_argument, NULL, OPT_IMDSV1},
-		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *why;
+	const char *pos = NULL;
 	int ch;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+f:h", longopts, NULL)) != -1) {
+	/* The grammar of cli.h: options and the manifest in any order. */
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "-f:", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 1:
+			if (pos != NULL)
+				return usage_error(usage_release, "give one manifest, not also \"%s\"",
+				    optarg);
+			pos = optarg;
+			break;
 		case 'f':
+			if (c->file != NULL)
+				return usage_error(usage_release, "give one manifest, not also \"%s\"",
+				    optarg);
 			c->file = optarg;
 			break;
 		case OPT_REASON:
@@ -125,26 +136,28 @@ parse_opts(int argc, char **argv, struct rcli *c)
 			c->status_path = optarg;
 			break;
 		case OPT_IMDS_TIMEOUT:
-			if (parse_duration(optarg, &c->imds_timeout_ms, &why) < 0) {
-				fprintf(stderr, "haboot: --imds-timeout %s: %s\n\n", optarg, why);
-				fputs(usage_release, stderr);
+			if (cli_duration(usage_release, "--imds-timeout", optarg,
+			    &c->imds_timeout_ms) < 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case OPT_IMDSV1:
 			c->imdsv1 = true;
 			break;
-		case 'h':
-			fputs(usage_release, stdout);
-			return -1;
 		default:
-			fputc('\n', stderr);
-			fputs(usage_release, stderr);
-			return EXIT_USAGE;
+			return cli_bad_option(usage_release);
 		}
 	}
-	if (optind < argc)
-		return usage_error(usage_release, "unexpected argument \"%s\"", argv[optind]);
+	for (; optind < argc; optind++) {
+		if (pos != NULL)
+			return usage_error(usage_release, "give one manifest, not also \"%s\"",
+			    argv[optind]);
+		pos = argv[optind];
+	}
+	if (pos != NULL && c->file != NULL)
+		return usage_error(usage_release, "give the manifest once, as FILE or as -f FILE, "
+		    "not both (\"%s\")", pos);
+	if (pos != NULL)
+		c->file = pos;
 	return 0;
 }
 
@@ -193,57 +206,76 @@ shutting_down(char **seen)
 static int
 setup_metadata(struct metadata *md, const struct rcli *c)
 {
-	const char *why;
-	char *fwhy = NULL;
+	char *why = NULL, *warn = NULL;
+	int rc = EXIT_USAGE;
 
-	if (c->metadata_file && md_load_file(md, c->metadata_file, &fwhy) < 0) {
-		fprintf(stderr, "haboot: --metadata-file %s\n", fwhy);
-		free(fwhy);
-		return EXIT_USAGE;
+	if (c->metadata_file && md_load_file(md, c->metadata_file, &why) < 0) {
+		fprintf(stderr, "haboot: --metadata-file %s\n", why);
+		goto out;
 	}
 	for (size_t i = 0; i < c->nmetadata; i++)
 		if (md_set_arg(md, c->metadata[i], &why) < 0) {
 			fprintf(stderr, "haboot: --metadata %s: %s\n", c->metadata[i], why);
-			return EXIT_USAGE;
+			goto out;
 		}
-	return 0;
+	if (md_settle_region(md, false, &why, &warn) < 0) {
+		fprintf(stderr, "haboot: %s\n", why);
+		goto out;
+	}
+	if (warn != NULL)
+		log_warn("haboot", "%s", warn);
+	rc = 0;
+out:
+	free(why);
+	free(warn);
+	return rc;
 }
 
-/* The manifest run used: -f FILE, else user-data.  NULL with *rc set. */
+/* The manifest run used: FILE, else user-data.  NULL with *rc set. */
 static struct manifest *
 load(const struct rcli *c, struct imds *imds, int *rc)
 {
 	struct manifest *m = NULL;
+	struct manifest_text t;
 	struct buf raw;
 	struct diag d;
+	bool unreadable = false;
 	int r;
 
 	buf_init(&raw);
+	buf_init(&t.text);
 	diag_init(&d, c->file ? c->file : "user-data");
 	*rc = EXIT_ENVIRONMENT;
-	if (c->file != NULL && read_file(c->file, 64 * 1024 * 1024, &raw) < 0) {
-		fprintf(stderr, "haboot: cannot read %s: %s\n", c->file, strerror(errno));
+	if (c->file != NULL)
+		m = manifest_load_file(c->file, &d, &unreadable);
+	else if ((r = imds_user_data(imds, &raw)) != IMDS_OK) {
+		fprintf(stderr, "haboot: no manifest: %s; give the manifest as a FILE\n",
+		    r == IMDS_NOT_FOUND ? "this instance has no user-data" : imds_error(imds));
 		goto out;
+	} else if (manifest_decode(raw.data, raw.len, &t, &d) == 0) {
+		if (!manifest_has_marker(&t)) {
+			fprintf(stderr, "haboot: no manifest in user-data (its first line is not "
+			    "\"%s\"); give the manifest as a FILE\n", MANIFEST_MARKER);
+			goto out;
+		}
+		m = manifest_parse_text(&t, &d);
 	}
-	if (c->file == NULL && (r = imds_user_data(imds, &raw)) != IMDS_OK) {
-		fprintf(stderr, "haboot: no manifest: %s; pass -f FILE\n", r == IMDS_NOT_FOUND ?
-		    "this instance has no user-data" : imds_error(imds));
-		goto out;
-	}
-	m = manifest_parse(raw.data, raw.len, c->file == NULL, &d);
 	diag_print(&d, stderr);
-	*rc = m == NULL ? EXIT_USAGE : EXIT_DONE;
+	if (m != NULL)
+		*rc = EXIT_DONE;
+	else if (!unreadable && (c->file != NULL || d.errors > 0))
+		*rc = EXIT_USAGE;
 out:
 	diag_free(&d);
 	buf_free(&raw);
+	manifest_text_free(&t);
 	return m;
 }
 
 int
 cmd_release(int argc, char **argv)
 {
-	struct rcli c = {.status_path = STATUS_DEFAULT_PATH, .reason = "by hand",
-	    .imds_timeout_ms = IMDS_DEFAULT_DEADLINE_MS};
+	struct rcli c = {.reason = "by hand", .imds_timeout_ms = IMDS_DEFAULT_DEADLINE_MS};
 	struct release_opts o;
 	struct manifest *m = NULL;
 	struct metadata md;
@@ -256,10 +288,8 @@ cmd_release(int argc, char **argv)
 	md_init(&md);
 	eff_init(&eff, EFF_APPLY);
 	ctx_init(&ctx);
-	if ((rc = parse_opts(argc, argv, &c)) != 0) {
-		rc = rc < 0 ? EXIT_DONE : rc;
+	if ((rc = parse_opts(argc, argv, &c)) != 0)
 		goto out;
-	}
 	if ((rc = setup_metadata(&md, &c)) != 0)
 		goto out;
 	if (c.on_shutdown) {

@@ -125,6 +125,17 @@ eff_write_file(struct effects *e, const char *path, const void *data, size_t len
 }
 
 int
+eff_write_file_about(struct effects *e, const char *path, const void *data, size_t len,
+    mode_t mode, const char *about)
+{
+	if (e->mode == EFF_RECORD) {
+		record(e, EK_FILE, xasprintf("write %s (mode %04o): %s", path, (unsigned)mode, about));
+		return 0;
+	}
+	return eff_write_file(e, path, data, len, mode);
+}
+
+int
 eff_mkdir(struct effects *e, const char *path, mode_t mode)
 {
 	struct stat st;

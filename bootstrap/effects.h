@@ -53,6 +53,11 @@ void eff_describe(struct effects *e, enum eff_kind kind, const char *fmt, ...)
  * -1 otherwise (res, when given, says how it ended). In record mode: 0. */
 int eff_run(struct effects *e, const char *const argv[], struct exec_result *res);
 int eff_write_file(struct effects *e, const char *path, const void *data, size_t len, mode_t mode);
+/* The same for a file whose bytes are only known when it is written (a time,
+ * the UUID mkfs picks): plan says what it holds instead of a size it cannot
+ * know.  In record mode data may be NULL. */
+int eff_write_file_about(struct effects *e, const char *path, const void *data, size_t len,
+    mode_t mode, const char *about);
 int eff_mkdir(struct effects *e, const char *path, mode_t mode);
 /* A mutating AWS call: summary says what it does ("AttachVolume vol-1 to i-2 as /dev/sdf").
  * call(arg) performs it in apply mode. */

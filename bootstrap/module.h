@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "context.h"
+#include "iam.h"
 #include "manifest/cfg.h"
 
 /* How a check came out. */
@@ -63,6 +64,9 @@ struct module {
 	/* Also runs when the run has failed (after the failure policy's first
 	 * step), reading the outcome from ctx->run: reports, not convergence. */
 	bool runs_after_failure;
+	/* Calls AWS: a run whose required modules do checks for credentials
+	 * and a region before anything starts, and stops once if it has none. */
+	bool needs_aws;
 	/* Reads the module's mapping (runner keys such as "required" removed);
 	 * reports every problem through c; returns the config or NULL.  The
 	 * config is the module's own for the manifest's lifetime: state a
@@ -94,6 +98,20 @@ struct module {
 	int (*release)(struct hb_ctx *ctx, void *cfg);
 	/* Reporting modules: tell operators of ev (SNS, metrics).  0 or -1. */
 	int (*report)(struct hb_ctx *ctx, void *cfg, const struct hb_event *ev);
+	/* The IAM permissions every AWS call above needs (plan, apply, check,
+	 * repair, upkeep, release, report), for `haboot iam-policy`: one
+	 * statement per kind of call, as narrow as the manifest allows (iam.h):
+	 *
+	 *	s = iam_stmt(p, "snapshot the volume (upkeep)");
+	 *	iam_action(s, "ec2:CreateSnapshot");
+	 *	iam_resource(s, "arn:aws:ec2:*:*:volume/%s", c->id);
+	 *
+	 * A call AWS cannot scope goes through iam_unscoped() with the reason;
+	 * a grant wider than it could be says why with iam_note().  Add the
+	 * lines with the call: the simulator enforces the generated policy in
+	 * the tests, so a call without its permission fails them.  Required:
+	 * a module that makes no AWS call says so with iam_no_permissions. */
+	void (*permissions)(const void *cfg, struct iam_policy *p);
 	void (*free)(void *cfg);
 };
 

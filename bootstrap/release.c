@@ -19,6 +19,7 @@
 #include "aws/aws.h"
 #include "aws/imds.h"
 #include "backoff.h"
+#include "iam.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "module.h"
@@ -51,6 +52,7 @@ struct releaser {
 	const struct manifest *m;
 	struct hb_ctx *ctx;
 	const struct release_opts *o;
+	char *path;            /* the status file itself (status_file()) */
 	const char *self;
 	char *reason;
 	long long started;     /* wall ms */
@@ -96,6 +98,21 @@ jget(json_object *o, const char *key)
 	return NULL;
 }
 
+/* The status file a release reads and writes: the one given, else where run
+ * keeps it (status.h), a link followed to the file, so the link survives the
+ * file's atomic replacement. */
+static char *
+status_file(const char *given)
+{
+	char real[PATH_MAX];
+	const char *path = given;
+
+	if (path == NULL)
+		path = access(STATUS_DEFAULT_PATH, F_OK) == 0 || access(STATUS_RUN_LINK, F_OK) != 0
+		    ? STATUS_DEFAULT_PATH : STATUS_RUN_LINK;
+	return realpath(path, real) ? xstrdup(real) : xstrdup(path);
+}
+
 static json_object *
 read_status(const char *path)
 {
@@ -125,12 +142,12 @@ recorded_release(const char *path)
 static void
 save(struct releaser *R)
 {
-	json_object *root = read_status(R->o->status_path), *rel, *steps;
+	json_object *root = read_status(R->path), *rel, *steps;
 	const char *text;
 
 	if (root == NULL) {
 		log_warn("release", "cannot update %s: it is gone or no longer a status file",
-		    R->o->status_path);
+		    R->path);
 		return;
 	}
 	rel = json_object_new_object();
@@ -166,8 +183,8 @@ save(struct releaser *R)
 	{
 		char *data = xasprintf("%s\n", text);
 
-		if (write_file_atomic(R->o->status_path, data, strlen(data), 0644) < 0)
-			log_warn("release", "cannot write %s: %s", R->o->status_path,
+		if (write_file_atomic(R->path, data, strlen(data), 0644) < 0)
+			log_warn("release", "cannot write %s: %s", R->path,
 			    strerror(errno));
 		free(data);
 	}
@@ -474,17 +491,17 @@ take_up(struct releaser *R)
 	char *why = NULL;
 	int rc = EXIT_ENVIRONMENT;
 
-	if (status_read(R->o->status_path, &r, &why) < 0) {
+	if (status_load(R->path, &r, &why) < 0) {
 		log_error("release", "refusing to release: %s", why);
 		free(why);
 		return rc;
 	}
 	if (r.service == NULL || strcmp(r.service, R->m->name) != 0)
 		log_error("release", "refusing to release %s: %s reports service \"%s\"",
-		    R->m->name, R->o->status_path, r.service ? r.service : "?");
+		    R->m->name, R->path, r.service ? r.service : "?");
 	else if (R->self != NULL && r.instance != NULL && strcmp(R->self, r.instance) != 0)
 		log_error("release", "refusing to release %s: %s was written on %s, not on this "
-		    "instance (%s)", R->m->name, R->o->status_path, r.instance, R->self);
+		    "instance (%s)", R->m->name, R->path, r.instance, R->self);
 	else {
 		if (r.outcome == NULL || strcmp(r.outcome, "ok") != 0)
 			log_warn("release", "the last run of %s %s: releasing what it brought up",
@@ -510,6 +527,7 @@ releaser_free(struct releaser *R)
 	free(R->why);
 	free(R->hook);
 	free(R->policy);
+	free(R->path);
 	lc_hook_free(&R->lc);
 }
 
@@ -583,12 +601,15 @@ release_run(const struct manifest *m, struct hb_ctx *ctx, const struct release_o
 	R.o = o;
 	R.self = md_get(ctx->md, "instance-id");
 	ctx->service = m->name;
-	if ((lock = lock_release(o->status_path, m->release.timeout_ms)) < 0)
+	R.path = status_file(o->status_path);
+	if ((lock = lock_release(R.path, m->release.timeout_ms)) < 0) {
+		free(R.path);
 		return EXIT_ENVIRONMENT;
+	}
 	if ((rc = take_up(&R)) != EXIT_DONE)
 		goto out;
 	find_hook(&R);
-	prev = recorded_release(o->status_path);
+	prev = recorded_release(R.path);
 	pstate = jget(prev, "state");
 	if (pstate != NULL && strcmp(pstate, "released") == 0) {
 		log_info("release", "%s was already released here (%s, at %s): nothing to do",
@@ -716,7 +737,7 @@ out:
 struct release_listener {
 	const struct manifest *m;
 	struct hb_ctx *ctx;
-	const char *status_path;
+	char *status_path;
 	struct triggers t;
 	bool done;
 };
@@ -730,7 +751,7 @@ release_listener_new(const struct manifest *m, struct hb_ctx *ctx, const char *s
 
 	L->m = m;
 	L->ctx = ctx;
-	L->status_path = status_path;
+	L->status_path = status_file(status_path);
 	/* The IMDS client the watcher reads its metadata with, when it has one. */
 	if (ctx->md != NULL && ctx->md->fetch == imds_md_fetch)
 		imds = ctx->md->fetch_arg;
@@ -789,7 +810,47 @@ release_listen(struct release_listener *L)
 void
 release_listener_free(struct release_listener *L)
 {
+	if (L != NULL)
+		free(L->status_path);
 	free(L);
+}
+
+/* ---- haboot iam-policy ---------------------------------------------------------- */
+
+void
+release_permissions(const struct manifest *m, struct iam_policy *p)
+{
+	const char *group = m->release.hook_group ? m->release.hook_group :
+	    m->hook_group ? m->hook_group : iam_scope(p)->group;
+	struct iam_stmt *s;
+
+	iam_set_origin(p, "release");
+	/* Only this tag, only on this instance: the role can write no other tag
+	 * (aws:autoscaling:groupName, which fence trusts, is Auto Scaling's). */
+	s = iam_stmt(p, "tag this instance " RELEASE_TAG " while it hands the volume over, so "
+	    "the next instance waits for it");
+	iam_action(s, "ec2:CreateTags");
+	iam_resource(s, "arn:aws:ec2:*:*:instance/*");
+	iam_cond(s, "StringEquals", "aws:ARN", "${ec2:SourceInstanceARN}");
+	iam_cond(s, "ForAllValues:StringEquals", "aws:TagKeys", RELEASE_TAG);
+	if (m->release.hook_name == NULL)
+		return;
+	s = iam_stmt(p, "keep the termination hook %s alive while releasing, then complete it "
+	    "(CONTINUE)", m->release.hook_name);
+	iam_action(s, "autoscaling:RecordLifecycleActionHeartbeat");
+	iam_action(s, "autoscaling:CompleteLifecycleAction");
+	if (group != NULL)
+		iam_resource(s, "arn:aws:autoscaling:*:*:autoScalingGroup:*:"
+		    "autoScalingGroupName/%s", group);
+	else {
+		iam_resource(s, "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*");
+		iam_note(p, "the termination hook may be answered in any Auto Scaling group of the "
+		    "account: name its group (release: lifecycle_hook: {group: ...}, or --group)");
+	}
+	if (m->release.hook_group == NULL && m->hook_group == NULL)
+		iam_unscoped(p, "autoscaling:DescribeAutoScalingInstances", "find the group of the "
+		    "termination hook, which the manifest does not name (Describe calls take no "
+		    "resource; name it in release: lifecycle_hook to drop this)");
 }
 
 /* ---- haboot status ------------------------------------------------------------ */

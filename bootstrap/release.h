@@ -23,6 +23,7 @@
 #define HABOOT_RELEASE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "context.h"
 #include "manifest/manifest.h"
@@ -54,6 +55,10 @@ struct release_listener *release_listener_new(const struct manifest *m, struct h
     const char *status_path);
 bool release_listen(struct release_listener *L);
 void release_listener_free(struct release_listener *L);
+
+/* The permissions a release needs (iam.h), for `haboot iam-policy`. */
+struct iam_policy;
+void release_permissions(const struct manifest *m, struct iam_policy *p);
 
 /* For `haboot status`: the release recorded in a status file, as lines. */
 void release_status_show(const char *status_path, FILE *out);

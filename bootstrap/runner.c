@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "asg.h"
+#include "console.h"
 #include "aws/aws.h"
 #include "log.h"
 #include "module.h"
@@ -112,8 +113,6 @@ runner_plan(const struct manifest *m, struct hb_ctx *ctx, bool json, FILE *out)
  * a run that ran out of time must still say so, and let the group replace it.
  * The default deadline (4m) plus this stays inside a 5-minute failover budget. */
 #define REPORT_GRACE_MS (30 * 1000)
-#define CONSOLE_DEFAULT "/dev/console"
-#define CONSOLE_WIDTH 100
 
 struct runner {
 	const struct manifest *m;
@@ -123,13 +122,21 @@ struct runner {
 	struct mod_result *res;
 	char *policy;   /* what the failure policy did */
 	char *hook;     /* how the lifecycle hook was completed */
+	bool save_warned;
 };
 
+/* The report is rewritten as the run goes; a status file that cannot be
+ * written is said once, not at every module. */
 static void
-save_status(const struct run_status *st, const char *path)
+save_status(struct runner *R)
 {
-	if (path != NULL && status_write(st, path) < 0)
-		log_warn("status", "cannot write %s: %s", path, strerror(errno));
+	char *why = NULL;
+
+	if (status_save(&R->st, R->o->status_path, &why) < 0 && !R->save_warned) {
+		log_warn("status", "%s", why);
+		R->save_warned = true;
+	}
+	free(why);
 }
 
 /* Bounds everything a module starts (commands, AWS retries) by the deadline. */
@@ -161,7 +168,7 @@ run_module(struct runner *R, size_t i)
 	r->message = NULL;
 	r->state = MS_RUNNING;
 	r->start_wall = wall_ms();
-	save_status(&R->st, R->o->status_path);
+	save_status(R);
 	/* A report goes out even when the deadline is all but gone. */
 	if (mm->mod->runs_after_failure && ctx_time_left(ctx) < REPORT_GRACE_MS)
 		set_deadline(ctx, t0 + REPORT_GRACE_MS);
@@ -202,7 +209,7 @@ run_module(struct runner *R, size_t i)
 		log_warn(mm->mod->name, "failed, but the module is not required: going on");
 	} else
 		r->state = MS_FAILED;
-	save_status(&R->st, R->o->status_path);
+	save_status(R);
 }
 
 /* A few short lines for the serial console, which GetConsoleOutput shows
@@ -210,11 +217,9 @@ run_module(struct runner *R, size_t i)
 static void
 console_report(const struct runner *R, const char *zone, long long took)
 {
-	const char *path = getenv("HABOOT_CONSOLE");
 	const char *self = R->st.instance;
 	struct buf b, line;
 	char d[32];
-	int fd, flags = O_WRONLY | O_NOCTTY | O_NONBLOCK | O_APPEND | O_CLOEXEC;
 	const struct mod_result *bad = NULL;
 
 	buf_init(&b);
@@ -243,27 +248,68 @@ console_report(const struct runner *R, const char *zone, long long took)
 		buf_printf(&line, "%s%s", item, i + 1 < R->st.nmods ? "," : "");
 	}
 	buf_printf(&b, "%s\n", line.data);
-	if (bad != NULL)
-		buf_printf(&b, "haboot: %s: %.300s\n", bad->name, bad->message ? bad->message : "failed");
-	if (R->policy != NULL)
-		buf_printf(&b, "haboot: %.300s\n", R->policy);
-	if (R->hook != NULL)
-		buf_printf(&b, "haboot: lifecycle hook: %.300s\n", R->hook);
-	if (path == NULL || *path == '\0')
-		path = CONSOLE_DEFAULT;
-	else
-		flags |= O_CREAT;
-	/* No console (a container, a test) is normal: the report is in the log anyway. */
-	if ((fd = open(path, flags, 0644)) < 0)
-		log_debug("haboot", "no console report: cannot open %s: %s", path, strerror(errno));
-	else {
-		if (write(fd, b.data, b.len) != (ssize_t)b.len)
-			log_debug("haboot", "console report to %s cut short: %s", path,
-			    strerror(errno));
-		close(fd);
+	if (bad != NULL) {
+		char *m = xasprintf("%s: %s", bad->name, bad->message ? bad->message : "failed");
+
+		console_wrap(&b, m);
+		free(m);
 	}
+	if (R->policy != NULL)
+		console_wrap(&b, R->policy);
+	if (R->hook != NULL) {
+		char *m = xasprintf("lifecycle hook: %s", R->hook);
+
+		console_wrap(&b, m);
+		free(m);
+	}
+	console_write(b.data);
 	buf_free(&b);
 	buf_free(&line);
+}
+
+bool
+runner_needs_aws(const struct manifest *m, char **who)
+{
+	*who = NULL;
+	if (m->on_failure == ONF_MARK_UNHEALTHY)
+		*who = xstrdup("on_failure: mark-unhealthy");
+	else if (m->hook_name != NULL)
+		*who = xstrdup("lifecycle_hook");
+	for (size_t i = 0; i < m->nmods && *who == NULL; i++)
+		if (m->mods[i].mod->needs_aws && m->mods[i].required)
+			*who = xasprintf("module %s", m->mods[i].mod->name);
+	return *who != NULL;
+}
+
+int
+runner_report_early(const struct run_opts *o, const struct early_failure *f)
+{
+	struct run_status st;
+	struct buf b;
+	char *why = NULL, *head;
+	long long now = wall_ms();
+
+	memset(&st, 0, sizeof(st));
+	st.service = f->service;
+	st.instance = f->instance;
+	st.source = o->source;
+	st.started = f->started ? f->started : now;
+	st.finished = now;
+	st.outcome = "failed";
+	st.stage = f->stage;
+	st.message = f->message;
+	if (status_save(&st, o->status_path, &why) < 0)
+		log_warn("status", "%s", why);
+	free(why);
+	buf_init(&b);
+	head = xasprintf("%s FAILED before any module ran, on %s: %s", f->service ? f->service :
+	    "haboot", f->instance ? f->instance : "this instance", f->headline);
+	console_wrap(&b, head);
+	console_wrap(&b, f->message);
+	console_write(b.data);
+	buf_free(&b);
+	free(head);
+	return f->exit_code;
 }
 
 int
@@ -294,7 +340,7 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 	R.st.facts = &ctx->facts;
 	for (size_t i = 0; i < m->nmods; i++)
 		R.res[i].name = m->mods[i].mod->name;
-	save_status(&R.st, o->status_path);
+	save_status(&R);
 	log_info("haboot", "running %s: %zu modules", m->name, m->nmods);
 
 	for (size_t i = 0; i < m->nmods; i++) {
@@ -319,6 +365,7 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 		if (ctx_time_left(ctx) < REPORT_GRACE_MS)
 			set_deadline(ctx, mono_ms() + REPORT_GRACE_MS);
 		R.st.outcome = "failed";
+		R.st.stage = "modules";
 		log_error("haboot", "%s failed at %s; on_failure=%s", m->name,
 		    m->mods[failed_at].mod->name, on_failure_name(m->on_failure));
 		/* Replacement first: the failover budget is what the service loses.
@@ -335,7 +382,7 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 			R.policy = xasprintf("halt: stopped at %s; later modules skipped",
 			    m->mods[failed_at].mod->name);
 		R.st.policy = R.policy;
-		save_status(&R.st, o->status_path);
+		save_status(&R);
 		/* Reports run now, even those that ran before the failure: they told
 		 * of a run still going, and the failure must be told too. */
 		for (size_t i = 0; i < m->nmods; i++)
@@ -351,7 +398,7 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 	}
 	R.st.finished = wall_ms();
 	R.st.outcome = failed_at < m->nmods ? "failed" : "ok";
-	save_status(&R.st, o->status_path);
+	save_status(&R);
 	zone = md_get(ctx->md, "placement/availability-zone");
 	console_report(&R, zone, mono_ms() - t0);
 	char dur[32];
@@ -368,4 +415,39 @@ runner_run(const struct manifest *m, struct hb_ctx *ctx, const struct run_opts *
 	free(R.policy);
 	free(R.hook);
 	return rc;
+}
+
+/* arn:...:autoScalingGroup:UUID:autoScalingGroupName/NAME: the UUID is the
+ * group's own, unknown until it exists, so it is a wildcard. */
+static void
+group_resource(struct iam_policy *p, struct iam_stmt *s, const char *group)
+{
+	if (group != NULL) {
+		iam_resource(s, "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/%s",
+		    group);
+		return;
+	}
+	iam_resource(s, "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*");
+	iam_note(p, "SetInstanceHealth may act in any Auto Scaling group of the account: pass "
+	    "--group NAME (the service's group), or name it in lifecycle_hook, to allow one");
+}
+
+void
+runner_permissions(const struct manifest *m, struct iam_policy *p)
+{
+	struct iam_stmt *s;
+
+	iam_set_origin(p, "haboot");
+	/* haboot watch gives up by asking for a new instance whatever on_failure says. */
+	s = iam_stmt(p, "have the group replace this instance when it cannot serve (%swatch, "
+	    "once its repairs are spent)", m->on_failure == ONF_MARK_UNHEALTHY ?
+	    "on_failure: mark-unhealthy at boot; " : "");
+	iam_action(s, "autoscaling:SetInstanceHealth");
+	group_resource(p, s, iam_scope(p)->group);
+	if (m->hook_name != NULL) {
+		s = iam_stmt(p, "lifecycle_hook: complete %s (CONTINUE once serving, ABANDON on "
+		    "failure)", m->hook_name);
+		iam_action(s, "autoscaling:CompleteLifecycleAction");
+		group_resource(p, s, m->hook_group);
+	}
 }

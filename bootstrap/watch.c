@@ -291,6 +291,17 @@ out:
 	return rc;
 }
 
+bool
+watch_state_down(const char *path)
+{
+	json_object *root = json_object_from_file(path);
+	const char *st = root ? jget(root, "state", "") : "";
+	bool down = !strcmp(st, "gave-up") || !strcmp(st, "halted");
+
+	json_object_put(root);
+	return down;
+}
+
 int
 watch_status_json(const char *status_path, const char *state_path, FILE *out, char **why)
 {
@@ -613,26 +624,25 @@ take_up(struct watcher *W)
 {
 	struct status_report r;
 	const char *self = md_get(W->ctx->md, "instance-id");
+	const char *where = W->o->status_path ? W->o->status_path : STATUS_DEFAULT_PATH;
 	char *why = NULL;
 	int rc = EXIT_ENVIRONMENT;
 
-	if (status_read(W->o->status_path, &r, &why) < 0) {
-		log_error("watch", "refusing to watch: %s", why);
+	if (status_load(W->o->status_path, &r, &why) < 0) {
+		log_error("watch", "refusing to watch: no report of a run to take up from: %s", why);
 		free(why);
 		return rc;
 	}
 	if (r.service == NULL || strcmp(r.service, W->m->name) != 0)
 		log_error("watch", "refusing to watch %s: %s reports service \"%s\"; run this "
-		    "manifest first (haboot run)", W->m->name, W->o->status_path,
-		    r.service ? r.service : "?");
+		    "manifest first (haboot run)", W->m->name, where, r.service ? r.service : "?");
 	else if (self != NULL && r.instance != NULL && strcmp(self, r.instance) != 0)
 		log_error("watch", "refusing to watch %s: %s was written on %s, not on this "
-		    "instance (%s)", W->m->name, W->o->status_path, r.instance, self);
-	else if (r.outcome == NULL || strcmp(r.outcome, "ok") != 0)
+		    "instance (%s)", W->m->name, where, r.instance, self);
+	else if (status_judge(&r) != SV_OK)
 		log_error("watch", "refusing to watch %s: its last run %s (%s): a service run has "
 		    "not brought up cannot be kept up; see haboot status", W->m->name,
-		    r.outcome && !strcmp(r.outcome, "running") ? "has not finished" : "failed",
-		    W->o->status_path);
+		    status_verdict_name(status_judge(&r)), where);
 	else {
 		/* The facts run found (the device, the mountpoint) are what is watched. */
 		for (size_t i = 0; i < r.facts.n; i++)

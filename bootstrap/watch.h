@@ -38,6 +38,8 @@ char *watch_state_path(const char *status_path);
 /* Prints the watcher's state file for `haboot status`; 0, or -1 when there
  * is none (errno ENOENT) or it cannot be read (*why). */
 int watch_state_show(const char *path, bool json, FILE *out, char **why);
+/* Has the watcher given up or halted (the service is down)? */
+bool watch_state_down(const char *path);
 /* The run's report as JSON with the watcher's state under "watch". */
 int watch_status_json(const char *status_path, const char *state_path, FILE *out, char **why);
 

@@ -13,12 +13,17 @@ What stands in for what:
 
 haboot (the static binary) reads its manifest from the instance's user-data
 over IMDSv2, as on first boot.  The manifest is examples/nfs.yaml with only
-the lines that must differ on a laptop changed (paths, port, restart command);
-the demo prints them.  Needs root; everything it makes is removed at the end.
+the lines that must differ on a laptop changed (paths, port, restart command).
+
+The terminal gets what happens, the outcome and the proof, in a screenful;
+everything else (the manifest changes, the whole plan, haboot's log, the
+status file, the console summary, ganesha's configuration, what AWS saw) goes
+to the log it names, or to the terminal too with -v.  Needs root; everything
+it makes is removed at the end.
 """
+import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,12 +36,41 @@ import blockns  # noqa: E402
 from simfixture import start_sim  # noqa: E402
 
 HABOOT = os.environ.get("HABOOT", os.path.join(ROOT, "build", "haboot-static"))
+EXAMPLE = os.path.join(ROOT, "examples", "nfs.yaml")
 IID = "i-0aaaaaaaaaaaaaaa1"
 VOL = "vol-073769c7"
+MUTATING = ("AttachVolume", "DetachVolume", "ChangeResourceRecordSets", "Publish",
+            "PutMetricData", "SetInstanceHealth")
 
 
-def say(msg):
-    print(f"\n== {msg}", flush=True)
+class Out:
+    """The short story on stdout; the details in the log (and on stdout with -v)."""
+
+    def __init__(self, log_path, verbose):
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        self.log = open(log_path, "w")
+        self.path = log_path
+        self.verbose = verbose
+        self.t0 = time.monotonic()
+
+    def say(self, text=""):
+        print(text, flush=True)
+        self.log.write(text + "\n")
+        self.log.flush()
+
+    def step(self, n, what, result):
+        self.say(f"{n}. {what} {'.' * max(2, 40 - len(what))} {result}")
+
+    def detail(self, title, text):
+        block = f"\n---- {title}\n{text.rstrip()}\n"
+        self.log.write(block)
+        self.log.flush()
+        if self.verbose:
+            print(block, end="", flush=True)
+
+    def fail(self, why):
+        self.say(f"\ndemo FAILED: {why}\n(the whole story is in {self.path})")
+        raise SystemExit(1)
 
 
 def free_port():
@@ -50,7 +84,7 @@ def free_port():
 
 def demo_manifest(work, port):
     """examples/nfs.yaml with the laptop-only changes; returns (text, changes)."""
-    with open(os.path.join(ROOT, "examples", "nfs.yaml")) as f:
+    with open(EXAMPLE) as f:
         text = f.read()
     mnt = f"{work}/mnt/nfs"
     restart = f"{work}/ganesha-restart.sh"
@@ -102,30 +136,71 @@ def nfs(argv, until=30):
         time.sleep(0.5)
 
 
+def boot(out, inst, env, status, title):
+    """One `haboot run` on the instance, as at boot; returns (rc, seconds, report)."""
+    t0 = time.monotonic()
+    r = subprocess.run(inst.argv([HABOOT, "run", "--status-file", status]), env=env,
+                       capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - t0
+    out.detail(f"{title}: haboot run (exit {r.returncode}, {took:.1f}s): its log", r.stderr)
+    report = None
+    if os.path.exists(status):
+        with open(status) as f:
+            report = json.load(f)
+        out.detail(f"{title}: the status file", json.dumps(report, indent=2))
+    return r.returncode, took, report
+
+
 def main():
+    ap = argparse.ArgumentParser(description="make demo: the reference NFS setup, for real")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="print the details on the terminal too")
+    ap.add_argument("--log", default=os.path.join(ROOT, "build", "demo", "demo.log"),
+                    help="where the details go (default: build/demo/demo.log)")
+    a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("demo: run as root (loop devices, mount namespaces)")
     for tool in ("ganesha.nfsd", "nfs-ls", "nfs-cp", "nfs-cat", "losetup", "nsenter"):
         if shutil.which(tool) is None:
             raise SystemExit(f"demo: {tool} is missing: run scripts/install-deps.sh demo")
+    out = Out(a.log, a.verbose)
+    out.say("haboot demo: the reference NFS setup (examples/nfs.yaml), for real, on this machine")
+    out.say("  AWS and IMDS: a local simulator; the EBS volume: a blank 64 MiB loop device;")
+    out.say("  the instance: a mount namespace with Nitro (NVMe) device names; NFS: ganesha")
+    out.say(f"  every detail: {out.path}" + ("" if a.verbose else "  (or make demo V=1)"))
+    out.say()
     work = tempfile.mkdtemp(prefix="haboot-demo-")
-    sim = inst = loop = None
-    pidfile = None
+    sim = inst = loop = pidfile = None
     try:
         port = free_port()
         text, changes = demo_manifest(work, port)
         pidfile = write_ganesha(work, port)
         os.makedirs(f"{work}/mnt/nfs")
+        out.detail("the manifest: examples/nfs.yaml with these laptop-only changes",
+                   "\n".join(f"  {o}\n    -> {n}" for o, n in changes))
 
-        say("the EBS volume: a blank 64 MiB loop device")
+        r = subprocess.run([HABOOT, "validate", EXAMPLE], capture_output=True, text=True)
+        out.detail("haboot validate examples/nfs.yaml", r.stdout + r.stderr)
+        if r.returncode != 0:
+            out.fail(f"validate: {r.stderr.strip()}")
+        out.step(1, "validate examples/nfs.yaml", "valid: volume filesystem exports route53 "
+                 "notify")
+
+        r = subprocess.run([HABOOT, "plan", EXAMPLE, "--metadata", f"instance-id={IID}",
+                            "--metadata", "az=us-west-2a", "--metadata", "local-ipv4=10.10.10.10"],
+                           capture_output=True, text=True)
+        out.detail("haboot plan examples/nfs.yaml (offline, with this instance's facts)",
+                   r.stdout + r.stderr)
+        if r.returncode != 0:
+            out.fail(f"plan: {r.stderr.strip()}")
+        nsteps = sum(1 for line in r.stdout.splitlines() if line[:5].strip().rstrip(".").isdigit())
+        out.step(2, "plan (offline, changes nothing)", f"{nsteps} steps, shown in the log")
+
         img = f"{work}/vol.img"
         with open(img, "wb") as f:
             f.truncate(64 << 20)
         loop = subprocess.run(["losetup", "-f", "--show", img], check=True,
                               capture_output=True, text=True).stdout.strip()
-        print(f"{VOL} is {loop}")
-
-        say("the AWS control plane: the simulator, seeded like the reference setup")
         reg = blockns.make_registry(work)
         with open(os.path.join(ROOT, "tests", "sim", "seeds", "nfs.json")) as f:
             seed = json.load(f)
@@ -135,71 +210,79 @@ def main():
         seed["attach_hook"] = blockns.hook_argv(reg)
         seed["delays"] = {"attach": 1, "route53_insync": 1}
         sim = start_sim(work, seed=seed)
-        print(f"simulator on {sim.url}")
-
-        say("the instance: a mount namespace with Nitro (NVMe) device naming")
         inst = blockns.Instance(reg, IID, naming="nitro")
-        print("manifest: examples/nfs.yaml with these laptop-only changes:")
-        for old, new in changes:
-            print(f"  {old}\n    -> {new}")
+        out.detail("the stand-ins", f"{VOL} is {loop}\nsimulator on {sim.url}\n"
+                   f"instance {IID}: a mount namespace, Nitro naming")
 
-        say("first boot: haboot run (static binary, manifest from IMDSv2 user-data)")
         env = dict(os.environ)
         env.update(sim.env(AWS_EC2_METADATA_DISABLED="false", HABOOT_CONSOLE=f"{work}/console"))
         env.pop("AWS_ENDPOINT_URL_EC2", None)
         status = f"{work}/status.json"
-        t0 = time.monotonic()
-        r = subprocess.run(inst.argv([HABOOT, "run", "--status-file", status]), env=env,
-                           timeout=300)
-        took = time.monotonic() - t0
-        print(f"haboot run exited {r.returncode} after {took:.1f}s")
-        subprocess.run([HABOOT, "status", "--status-file", status])
+        rc, took, report = boot(out, inst, env, status, "first boot")
         if os.path.exists(f"{work}/console"):
-            say("what the serial console shows (GetConsoleOutput)")
-            print(open(f"{work}/console").read(), end="")
-        if r.returncode != 0:
-            raise SystemExit("demo: haboot run failed (see above)")
+            with open(f"{work}/console") as f:
+                out.detail("what the serial console shows (GetConsoleOutput)", f.read())
+        if rc != 0 or report is None:
+            out.fail(f"haboot run exited {rc}")
+        out.step(3, "first boot: haboot run (user-data)", f"ok in {took:.1f}s, exit 0")
+        for m in report["modules"]:
+            # The whole message is in the status file, in the log.
+            msg = m["message"] or ""
+            out.say(f"     {m['name']:<11} {m['state']:<3} "
+                    f"{msg if len(msg) <= 78 else msg[:75] + '...'}")
 
-        say("what AWS saw")
-        state = sim.client.state() if hasattr(sim.client, "state") else {}
-        for rec in (state.get("zones", {}).get("Z1G9ZB2OW5990Z", {}).get("records") or []):
-            if rec.get("type") in ("A", "AAAA"):
-                print(f"route53 record: {rec['name']} {rec['type']} {rec['values']} ttl {rec['ttl']}")
-        for req in sim.client.requests():
-            if req.get("action") in ("AttachVolume", "ChangeResourceRecordSets", "Publish",
-                                     "PutMetricData", "SetInstanceHealth"):
-                print(f"{req.get('service')}: {req.get('action')} -> {req.get('status')}")
+        state = sim.client.state()
+        recs = [r for r in state["zones"]["Z1G9ZB2OW5990Z"].get("records") or []
+                if r["type"] in ("A", "AAAA")]
+        seen = [f"{q['service']}: {q['action']} -> {q['status']}" for q in sim.client.requests()
+                if q.get("action") in MUTATING]
+        out.detail("what AWS saw (the calls that change something, and the record)",
+                   "\n".join(seen + [f"route53 record: {r['name']} {r['type']} {r['values']} "
+                                     f"ttl {r['ttl']}" for r in recs]))
+        rec = recs[0] if recs else None
+        out.step(4, "what AWS saw", ", ".join(q.split(": ")[1].split(" ->")[0] for q in seen))
+        if rec:
+            out.say(f"     DNS: {rec['name']} {rec['type']} {rec['values'][0]} ttl {rec['ttl']}")
 
-        say("an NFS client reads and writes the volume through ganesha")
         mnt = f"{work}/mnt/nfs"
         base = f"nfs://127.0.0.1{mnt}"
         q = f"?version=4&nfsport={port}"
-        r = nfs(["nfs-ls", base + q])
-        print(r.stdout, end="")
-        if ".NFSMASTER" not in r.stdout:
-            raise SystemExit(f"demo: the client does not see the signature file: {r.stderr}")
+        ls = nfs(["nfs-ls", base + q])
         hello = f"{work}/hello.txt"
         with open(hello, "w") as f:
             f.write("served by haboot\n")
-        r = nfs(["nfs-cp", hello, f"{base}/hello.txt{q}"])
-        if r.returncode != 0:
-            raise SystemExit(f"demo: nfs-cp failed: {r.stderr}")
-        r = nfs(["nfs-cat", f"{base}/hello.txt{q}"])
-        print(f"nfs-cat hello.txt: {r.stdout.strip()}")
-        r = nfs(["nfs-cat", f"{base}/.NFSMASTER{q}"])
-        print(f"nfs-cat .NFSMASTER: exit {r.returncode} (the signature file is there)")
-        if r.returncode != 0:
-            raise SystemExit("demo: the client could not read the signature file")
+        cp = nfs(["nfs-cp", hello, f"{base}/hello.txt{q}"])
+        cat = nfs(["nfs-cat", f"{base}/hello.txt{q}"])
+        sig = nfs(["nfs-cat", f"{base}/.NFSMASTER{q}"])
+        out.detail("the NFS client (libnfs) against ganesha",
+                   f"$ nfs-ls {base}{q}\n{ls.stdout}{ls.stderr}"
+                   f"$ nfs-cp hello.txt -> exit {cp.returncode} {cp.stderr}\n"
+                   f"$ nfs-cat hello.txt\n{cat.stdout}{cat.stderr}"
+                   f"$ nfs-cat .NFSMASTER\n{sig.stdout}{sig.stderr}")
+        with open(f"{work}/ganesha/haboot.conf") as f:
+            out.detail("ganesha's configuration, as haboot wrote it", f.read())
+        names = sorted(line.split()[-1] for line in ls.stdout.splitlines() if line.split())
+        if ".NFSMASTER" not in names or cp.returncode or cat.stdout.strip() != "served by haboot" \
+                or sig.returncode:
+            out.fail("the NFS client could not list, write and read the volume")
+        out.step(5, "proof: a real NFS client", f"lists {' '.join(names)}")
+        out.say(f"     wrote hello.txt, read it back: \"{cat.stdout.strip()}\"; "
+                "read the signature file")
 
-        say("second boot on the same instance: nothing to change")
         before = len(sim.client.requests())
-        r = subprocess.run(inst.argv([HABOOT, "-q", "run", "--status-file", status]), env=env,
-                           timeout=300)
-        muts = [q2.get("action") for q2 in sim.client.requests()[before:]
+        rc, took, report = boot(out, inst, env, status, "second boot")
+        muts = [q2["action"] for q2 in sim.client.requests()[before:]
                 if q2.get("action") in ("AttachVolume", "DetachVolume", "ChangeResourceRecordSets")]
-        print(f"haboot run exited {r.returncode}; mutating AWS calls: {muts or 'none'}")
-        say("demo done: volume attached and proven, formatted once, mounted, exported, "
-            "named, reported")
+        if rc != 0:
+            out.fail(f"the second boot exited {rc}")
+        out.step(6, "second boot on the same instance", f"ok in {took:.1f}s; changes to AWS: "
+                 f"{', '.join(muts) or 'none'}")
+        changed = [m["name"] for m in report["modules"] if m["changed"]]
+        out.say(f"     modules that changed something: {', '.join(changed) or 'none'} (converged)")
+        out.say()
+        out.say(f"demo done in {time.monotonic() - out.t0:.0f}s: the volume attached and proven "
+                "by its NVMe serial, formatted once, mounted, exported, named and reported; "
+                "a second boot changed nothing.  Everything it made is removed.")
     finally:
         if pidfile and os.path.exists(pidfile):
             try:

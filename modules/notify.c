@@ -553,14 +553,37 @@ notify_report(struct hb_ctx *ctx, void *p, const struct hb_event *ev)
 	}
 }
 
+static void
+notify_permissions(const void *cfg, struct iam_policy *p)
+{
+	const struct notify_cfg *nc = cfg;
+	struct iam_stmt *s;
+
+	if (nc->sns != NULL) {
+		s = iam_stmt(p, "publish the run report to the topic");
+		iam_action(s, "sns:Publish");
+		iam_resource(s, "%s", nc->sns);
+	}
+	if (nc->metric != NULL) {
+		/* PutMetricData has no resource: the namespace condition scopes it. */
+		s = iam_stmt(p, "send %s and " TAKEOVER_METRIC " to CloudWatch, in namespace %s only "
+		    "(PutMetricData takes no resource)", nc->metric, nc->ns);
+		iam_action(s, "cloudwatch:PutMetricData");
+		iam_resource(s, "*");
+		iam_cond(s, "StringEquals", "cloudwatch:namespace", "%s", nc->ns);
+	}
+}
+
 const struct module module_notify = {
 	.name = "notify",
 	.summary = "publish the run report to SNS and health metrics to CloudWatch",
 	.required_default = false,
+	.needs_aws = true,
 	.runs_after_failure = true,
 	.parse = notify_parse,
 	.plan = notify_plan,
 	.apply = notify_apply,
 	.report = notify_report,
+	.permissions = notify_permissions,
 	.free = notify_free,
 };

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "aws/aws.h"
+#include "awsfail.h"
 #include "log.h"
 #include "module.h"
 #include "poll.h"
@@ -291,7 +292,6 @@ static int fail_aws(struct hb_ctx *ctx, const struct aws_error *err, const char 
 static int
 fail_aws(struct hb_ctx *ctx, const struct aws_error *err, const char *fmt, ...)
 {
-	char *why = aws_error_str(err);
 	struct buf what;
 	va_list ap;
 
@@ -299,8 +299,7 @@ fail_aws(struct hb_ctx *ctx, const struct aws_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(&what, fmt, ap);
 	va_end(ap);
-	ctx_fail(ctx, "%s: %s", what.data, why);
-	free(why);
+	ctx_fail_aws(ctx, err, "%s", what.data);
 	buf_free(&what);
 	return -1;
 }
@@ -807,12 +806,66 @@ out:
 	buf_free(&vals);
 }
 
+/* ---- permissions -------------------------------------------------------- */
+
+static void
+r53_permissions(const void *cfg, struct iam_policy *p)
+{
+	const struct r53_cfg *r = cfg;
+	char *fqdn = dns_canon(r->name), *zone;
+	struct iam_stmt *s;
+
+	/* Route53's normalized form: lower case, no trailing dot. */
+	fqdn[strlen(fqdn) - 1] = '\0';
+	if (r->zone_is_id)
+		zone = xasprintf("arn:aws:route53:::hostedzone/%s",
+		    str_starts(r->zone, "/hostedzone/") ? r->zone + strlen("/hostedzone/") : r->zone);
+	else {
+		zone = xstrdup("arn:aws:route53:::hostedzone/*");
+		iam_unscoped(p, "route53:ListHostedZonesByName", "find the zone named in the "
+		    "manifest");
+		iam_note(p, "the zone is named by name (%s), so its id is not known in advance: "
+		    "reading and changing records is allowed in every hosted zone, for the name %s "
+		    "only; write the zone's id (Z...) in the manifest to allow one zone", r->zone,
+		    fqdn);
+	}
+	s = iam_stmt(p, "read %s %s before changing it", fqdn, type_names[r->type]);
+	iam_action(s, "route53:ListResourceRecordSets");
+	iam_resource(s, "%s", zone);
+	s = iam_stmt(p, "point %s %s at this instance (%s)", fqdn, type_names[r->type],
+	    r->mode == MODE_SWAP ? "DELETE as read and CREATE, in one batch" : "UPSERT");
+	iam_action(s, "route53:ChangeResourceRecordSets");
+	iam_resource(s, "%s", zone);
+	iam_cond(s, "ForAllValues:StringEquals",
+	    "route53:ChangeResourceRecordSetsNormalizedRecordNames", "%s", fqdn);
+	iam_cond(s, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes",
+	    "%s", type_names[r->type]);
+	if (r->mode == MODE_SWAP) {
+		iam_cond(s, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsActions",
+		    "CREATE");
+		iam_cond(s, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsActions",
+		    "DELETE");
+	} else
+		iam_cond(s, "ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsActions",
+		    "UPSERT");
+	if (r->wait == WAIT_INSYNC) {
+		s = iam_stmt(p, "wait until the change is INSYNC (a change's id is known only "
+		    "once made)");
+		iam_action(s, "route53:GetChange");
+		iam_resource(s, "arn:aws:route53:::change/*");
+	}
+	free(zone);
+	free(fqdn);
+}
+
 const struct module module_route53 = {
 	.name = "route53",
 	.summary = "point the service's DNS name at this instance",
 	.required_default = true,
+	.needs_aws = true,
 	.parse = r53_parse,
 	.plan = r53_plan,
 	.apply = r53_apply,
+	.permissions = r53_permissions,
 	.free = r53_free,
 };

@@ -8,6 +8,11 @@ keys.  Edit this file, then run
 
     /usr/bin/python3 schemas/mkschema.py > schemas/haboot.schema.json
 
+The JSON file is also compiled into haboot: `haboot help MODULE` prints each
+module's keys, types, defaults, descriptions and its "examples" entry from it
+(bootstrap/modhelp.c), so a module added here has its help with no other
+change; give every module an example.
+
 tests/integration/test_schema_agreement.py fails when the JSON file is not
 this script's output, and when the schema and `haboot validate` disagree on
 any corpus file or field boundary.  Each pattern mirrors a C check (named in
@@ -49,7 +54,7 @@ ABS = r"^(?!.*//)(?!.*/\.\.(/|$))/(?!.+/$)[^\x00-\x20\x7f]*$"
 def dur(desc, default, lo, hi):
     return {
         "description": f"{desc} A duration with a unit: 250ms, 90s, 5m, 1h, or a sum like 2m30s. "
-                       f"Default {default}. Must lie between {lo} and {hi} (haboot checks the range; "
+                       f"Must lie between {lo} and {hi} (haboot checks the range; "
                        "JSON Schema can only check the form).",
         "type": "string", "pattern": DUR, "default": default,
     }
@@ -61,16 +66,17 @@ def abspath(desc, extra=None):
         d.update(extra)
     return d
 
-required_prop = {
-    "description": "false turns a failure of this module into a warning; the run goes on. "
-                   "Default true for volume, filesystem, exports and route53; false for notify.",
-    "type": "boolean",
-}
+
+def required_prop(default):
+    return {
+        "description": "false turns a failure of this module into a warning; the run goes on.",
+        "type": "boolean", "default": default,
+    }
 
 
-def module(name, desc, body):
+def module(name, desc, body, required_default=True):
     body = dict(body)
-    body["properties"] = dict(body["properties"], required=required_prop)
+    body["properties"] = dict(body["properties"], required=required_prop(required_default))
     body.setdefault("additionalProperties", False)
     body["type"] = "object"
     return {
@@ -137,6 +143,8 @@ volume = {
         {"required": ["id"], "not": {"required": ["tags"]}},
         {"required": ["tags"], "not": {"required": ["id"]}},
     ],
+    "examples": [{"tags": {"Name": "nfs-master-volume"}, "device": "/dev/sdf", "timeout": "120s",
+                  "takeover": "if-owner-gone"}],
 }
 # filesystem.c fs_parse.
 filesystem = {
@@ -167,6 +175,8 @@ filesystem = {
                             "still mounted: never a lazy or forced unmount.", "60s", "0s", "1h"),
     },
     "required": ["mountpoint", "signature"],
+    "examples": [{"mountpoint": "/mnt/nfs", "type": "ext4", "format": "if-blank",
+                  "options": ["noatime"], "signature": ".NFSMASTER"}],
 }
 # exports.c parse_export, exports_parse, parse_check, parse_grace.
 client = {"type": "string",
@@ -228,10 +238,10 @@ exports = {
         "check": {"description": "Readiness check after a restart: a TCP connect to host:port.",
                   "type": "object", "additionalProperties": False,
                   "properties": {
-                      "host": {"description": "An IP address. Default 127.0.0.1.",
+                      "host": {"description": "An IP address.",
                                "type": "string", "pattern": f"^({V4}|{V6})$",
                                "default": "127.0.0.1"},
-                      "port": {"description": "TCP port. Default 2049.", "type": "integer",
+                      "port": {"description": "TCP port.", "type": "integer",
                                "minimum": 1, "maximum": 65535, "default": 2049},
                       "timeout": dur("How long to wait for the server to answer.", "30s",
                                      "1s", "30m"),
@@ -243,6 +253,10 @@ exports = {
                      "lease.", "90s", "0s", "180s"),
     },
     "required": ["exports"],
+    "examples": [{"server": "ganesha",
+                  "exports": [{"path": "/mnt/nfs", "clients": ["10.10.10.0/24"],
+                               "options": ["rw", "sync", "no_root_squash"]}],
+                  "restart": ["systemctl", "restart", "nfs-ganesha"]}],
     "if": {"required": ["server"], "properties": {"server": {"const": "ganesha"}}},
     "then": {"properties": {"exports": {"items": {"properties": {
         "options": {"items": {"not": {"pattern": GANESHA_REFUSED}}},
@@ -276,6 +290,8 @@ route53 = {
         "timeout": dur("How long to wait for INSYNC.", "120s", "1s", "1h"),
     },
     "required": ["zone", "name"],
+    "examples": [{"zone": "Z1G9ZB2OW5990Z", "name": "nfs.helloawsworld.com", "ttl": 60,
+                  "value": "local-ipv4", "wait": "insync"}],
     "if": {"required": ["type"], "properties": {"type": {"const": "AAAA"}}},
     "then": {"properties": {"value": {"pattern": rf"^(ipv6|{V6})$"}}},
     "else": {"properties": {"value": {"pattern": rf"^(local-ipv4|public-ipv4|{V4})$"}}},
@@ -305,18 +321,20 @@ notify = {
                    "required": ["namespace", "name"]},
     },
     "anyOf": [{"required": ["sns"]}, {"required": ["metric"]}],
+    "examples": [{"sns": "arn:aws:sns:us-west-2:123456789012:nfs-autoscale",
+                  "metric": {"namespace": "HA/NFS", "name": "Healthy"}}],
 }
 
 defs = {"client": client, "export": export}
 entries = []
-for name, desc, body in [
+for name, desc, body, *req in [
     ("volume", "Attach the shared EBS volume.", volume),
     ("filesystem", "Fsck, mount and verify the volume's filesystem.", filesystem),
     ("exports", "Serve the volume over NFS.", exports),
     ("route53", "Point DNS at this instance.", route53),
-    ("notify", "Tell operators.", notify),
+    ("notify", "Tell operators.", notify, False),
 ]:
-    entry, settings = module(name, desc, body)
+    entry, settings = module(name, desc, body, *req)
     defs[name] = settings
     defs[name + "_entry"] = entry
     entries.append({"$ref": f"#/$defs/{name}_entry"})
@@ -397,7 +415,8 @@ schema = {
                         "timeout": dur("Bound on the whole release (a Spot notice's time "
                                        "bounds it too).", "3m", "10s", "1h"),
                         "heartbeat": dur("RecordLifecycleActionHeartbeat this often while a "
-                                         "release answering the termination hook runs.", "1m",
+                                         "release answering the termination hook runs; keep "
+                                         "it under the hook's HeartbeatTimeout.", "20s",
                                          "1s", "1h"),
                         "lifecycle_hook": {"description": "The termination lifecycle hook to "
                                                           "complete with CONTINUE once "
@@ -423,6 +442,11 @@ schema = {
                     "allOf": once},
     },
     "required": ["version", "name", "modules"],
+    "examples": [{"version": 1, "name": "nfs", "on_failure": "mark-unhealthy", "deadline": "4m",
+                  "modules": [{"volume": {"tags": {"Name": "nfs-master-volume"},
+                                          "device": "/dev/sdf"}},
+                              {"filesystem": {"mountpoint": "/mnt/nfs", "signature": ".NFSMASTER",
+                                              "format": "if-blank"}}]}],
     "$defs": defs,
 }
 

@@ -11,7 +11,8 @@
 # Needs root (apt-get) unless the build dependencies and deb-src are already there.
 set -euo pipefail
 
-log() { printf 'build-static-curl: %s\n' "$*" >&2; }
+# Every line says how long the build has run: the first one takes minutes.
+log() { printf 'build-static-curl: [%4ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,6 +50,8 @@ if [[ -f $PREFIX/lib/libcurl.a && -f $PREFIX/include/curl/curl.h && -f $STAMP ]]
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+log "building a static libcurl from Debian's curl source into $PREFIX (once; it took" \
+    "2 to 4 minutes on 2 cores)"
 
 as_root() {
     if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
@@ -140,15 +143,39 @@ log "Debian's NSS/GnuTLS patches are reversed"
 
 # --- 5. configure, build, install ---------------------------------------------
 log "autoreconf -fi"
-autoreconf -fi >autoreconf.log 2>&1 || { tail -n 30 autoreconf.log >&2; die "autoreconf failed"; }
+long_step autoreconf.log '' autoreconf -fi || { tail -n 30 autoreconf.log >&2; die "autoreconf failed"; }
+
+# Runs a long step with its output in a log, saying every 20 s that it is
+# still going and, with a counter command, how far it got.
+long_step() { # long_step LOG COUNTER-COMMAND COMMAND...
+    local logf=$1 counter=$2 pid rc
+    shift 2
+    "$@" >"$logf" 2>&1 &
+    pid=$!
+    while ! wait_for "$pid" 20; do
+        log "  still at it${counter:+: $(eval "$counter")}"
+    done
+    wait "$pid" && rc=0 || rc=$?
+    return "$rc"
+}
+wait_for() { # wait_for PID SECONDS: 0 when it ended within SECONDS
+    local i
+    for ((i = 0; i < $2 * 5; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    return 1
+}
 
 log "configure (log: $SRCDIR/configure.out)"
-./configure "${CONFIGURE_FLAGS[@]}" >configure.out 2>&1 ||
+long_step configure.out '' ./configure "${CONFIGURE_FLAGS[@]}" ||
     { tail -n 30 configure.out >&2; die "configure failed (see $SRCDIR/config.log)"; }
 grep -q '^#define USE_OPENSSL 1' lib/curl_config.h || die "configure did not select OpenSSL"
 
-log "make -C lib -j$JOBS"
-make -C lib -j"$JOBS" >make.log 2>&1 || { tail -n 40 make.log >&2; die "make failed"; }
+nsrc=$(find lib -name '*.c' | wc -l)
+log "make -C lib -j$JOBS: about $nsrc C files (log: $SRCDIR/make.log)"
+long_step make.log 'echo "$(find lib -name "*.o" | wc -l) of about $nsrc compiled"' \
+    make -C lib -j"$JOBS" || { tail -n 40 make.log >&2; die "make failed"; }
 
 log "installing lib and include into $PREFIX"
 rm -f "$STAMP"

@@ -49,6 +49,11 @@ static const char *const transient_codes[] = {
 	"RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure",
 	"ServiceUnavailable",
 };
+/* Answers that mean "the role may not do this": every instance with this role
+ * would be refused alike. */
+static const char *const denied_codes[] = {
+	"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "AuthorizationError",
+};
 /* Answers that mean "these keys are too old": EC2 says RequestExpired. */
 static const char *const expired_codes[] = {
 	"ExpiredToken", "ExpiredTokenException", "RequestExpired",
@@ -88,6 +93,7 @@ aws_error_free(struct aws_error *e)
 	free(e->code);
 	free(e->message);
 	free(e->request_id);
+	free(e->action);
 	aws_error_init(e);
 }
 
@@ -110,14 +116,77 @@ set_error(struct aws_error *e, enum aws_err_kind kind, long status, const char *
 	e->message = buf_steal(&b);
 }
 
+static bool in_list(const char *code, const char *const *list, size_t n);
+
+/* The text after marker in msg, up to the first of the stop characters. */
+static char *
+field(const char *msg, const char *marker, const char *stop)
+{
+	const char *p = msg ? strstr(msg, marker) : NULL;
+
+	if (p == NULL)
+		return NULL;
+	p += strlen(marker);
+	return xstrndup(p, strcspn(p, stop));
+}
+
+/* "permission denied: ..." naming the action, the resource and what to do.
+ * AWS's other services say both in their message ("User: ARN is not
+ * authorized to perform: ACTION on resource: ARN because ..."); EC2 encodes
+ * its reasons, which only STS decodes, and the caller's message names what it
+ * acted on. */
+static char *
+denied_str(const struct aws_error *e)
+{
+	char *who = field(e->message, "User: ", " ");
+	char *action = field(e->message, "to perform: ", " ");
+	char *res = field(e->message, " on resource: ", " ");
+	char *enc = field(e->message, "Encoded authorization failure message: ", " \n");
+	const char *why = NULL;
+	struct buf b;
+
+	if (e->message && strstr(e->message, "explicit deny"))
+		why = "a Deny statement refuses it";
+	else if (e->message && strstr(e->message, "no identity-based policy allows"))
+		why = "no statement of the role's policy allows it";
+	buf_init(&b);
+	buf_printf(&b, "permission denied (%s): the instance role%s%s%s may not call %s", e->code,
+	    who ? " (" : "", who ? who : "", who ? ")" : "",
+	    action ? action : e->action ? e->action : "this action");
+	if (res != NULL)
+		buf_printf(&b, " on %s", res);
+	if (why != NULL)
+		buf_printf(&b, ": %s", why);
+	if (enc != NULL && *enc != '\0')
+		buf_printf(&b, "; EC2 encodes why, to decode it (with sts:DecodeAuthorizationMessage): "
+		    "aws sts decode-authorization-message --encoded-message %s", enc);
+	else if (who == NULL && e->message && *e->message)
+		buf_printf(&b, " (%s)", e->message);
+	buf_adds(&b, ". `haboot iam-policy` prints the policy this manifest needs");
+	free(who);
+	free(action);
+	free(res);
+	free(enc);
+	return buf_steal(&b);
+}
+
 char *
 aws_error_str(const struct aws_error *e)
 {
 	if (e->code == NULL)
 		return xstrdup(e->message ? e->message : "unknown error");
+	if (aws_error_denied(e))
+		return denied_str(e);
 	if (e->message == NULL || *e->message == '\0')
 		return xstrdup(e->code);
 	return xasprintf("%s: %s", e->code, e->message);
+}
+
+bool
+aws_error_denied(const struct aws_error *e)
+{
+	return e->kind == AWS_ERR_API &&
+	    in_list(e->code, denied_codes, HB_ARRAY_LEN(denied_codes));
 }
 
 static bool
@@ -537,6 +606,14 @@ out:
 	return rc;
 }
 
+int
+aws_credentials(struct aws *a, char **err)
+{
+	const struct creds *cr;
+
+	return creds_get(&a->creds, &cr, err);
+}
+
 void
 aws_free(struct aws *a)
 {
@@ -763,6 +840,9 @@ aws_query_raw(struct aws *a, enum aws_service s, const char *action,
 		.bodylen = body.len,
 	};
 	rc = call(a, &c, out, err);
+	if (rc < 0 && err->kind == AWS_ERR_API)
+		err->action = xasprintf("%s:%s", s == AWS_MONITORING ? "cloudwatch" : svcs[s].name,
+		    action);
 	buf_free(&body);
 	return rc;
 }

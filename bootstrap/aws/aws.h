@@ -38,6 +38,7 @@ struct aws_error {
 	char *code;        /* "InvalidVolume.NotFound", "ConnectionError", "NoCredentials" */
 	char *message;     /* "The volume 'vol-1' does not exist." */
 	char *request_id;
+	char *action;      /* "ec2:AttachVolume" for a query call AWS refused, else NULL */
 	int attempts;
 };
 
@@ -46,6 +47,10 @@ void aws_error_free(struct aws_error *e);
 /* "InvalidVolume.NotFound: The volume 'vol-1' does not exist." (malloc'd) */
 char *aws_error_str(const struct aws_error *e);
 bool aws_error_is(const struct aws_error *e, const char *code);
+/* AWS refused the call for want of a permission (UnauthorizedOperation,
+ * AccessDenied...): every instance with this role would be refused alike.
+ * aws_error_str() then names the action, the resource and what to do. */
+bool aws_error_denied(const struct aws_error *e);
 /* Fills e from an error answer (any of the AWS XML error shapes, or not XML). */
 void aws_parse_error(long status, const char *body, size_t len, const char *request_id,
     struct aws_error *e);
@@ -74,6 +79,10 @@ void aws_free(struct aws *a);
  * AWS_ENDPOINT_URL, else the region's); the first call does it too.
  * 0, or -1 with *err (malloc'd). */
 int aws_resolve(struct aws *a, char **err);
+/* Fetches the credentials now (the environment's, or the instance role's),
+ * so a run can find out before it starts that it has none: 0, or -1 with
+ * *err (malloc'd, no secret in it). */
+int aws_credentials(struct aws *a, char **err);
 /* NULL until resolved. */
 const char *aws_region(const struct aws *a);
 const char *aws_endpoint(const struct aws *a, enum aws_service s);

@@ -169,6 +169,14 @@ from_role(struct creds_src *s, char **err)
 
 	buf_init(&b);
 	if (s->role == NULL) {
+		if (imds_disabled(s->imds)) {
+			*err = xstrdup("no credentials: AWS_ACCESS_KEY_ID is not set, and IMDS is "
+			    "disabled (AWS_EC2_METADATA_DISABLED=true), so there is no instance role to "
+			    "ask: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN "
+			    "for temporary keys), or run on an instance whose launch template has an "
+			    "instance profile");
+			goto out;
+		}
 		r = imds_get(s->imds, "iam/security-credentials/", &b);
 		if (r == IMDS_NOT_FOUND) {
 			*err = xstrdup("no credentials: AWS_ACCESS_KEY_ID is not set and this instance "

@@ -134,6 +134,12 @@ imds_allow_v1(struct imds *m, bool allow)
 	m->allow_v1 = allow;
 }
 
+bool
+imds_disabled(const struct imds *m)
+{
+	return m->disabled;
+}
+
 const char *
 imds_endpoint(const struct imds *m)
 {
@@ -344,8 +350,8 @@ call(struct imds *m, const char *path, size_t max, struct buf *out)
 
 	buf_init(&why);
 	if (m->disabled) {
-		seterr(m, "IMDS is disabled (AWS_EC2_METADATA_DISABLED=true): unset it, or give "
-		    "the instance facts with --metadata / --metadata-file and -f FILE");
+		/* Callers add the remedy that fits what they were reading. */
+		seterr(m, "IMDS is disabled (AWS_EC2_METADATA_DISABLED=true)");
 		goto out;
 	}
 	/* After one call waited out its deadline, later ones try once: a boot
@@ -431,6 +437,9 @@ imds_md_fetch(void *arg, const char *key, char **out)
 		*out = xstrndup(b.data, n);
 	} else if (rc == IMDS_NOT_FOUND) {
 		log_debug("imds", "%s", imds_error(m));
+	} else if (m->disabled) {
+		log_warn("imds", "cannot read %s: %s: give it with --metadata %s=VALUE", key,
+		    imds_error(m), key);
 	} else {
 		log_warn("imds", "cannot read %s: %s", key, imds_error(m));
 	}

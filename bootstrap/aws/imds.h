@@ -35,6 +35,8 @@ long long imds_deadline(const struct imds *m);
 /* Allow falling back to IMDSv1 (no token) when IMDS issues no token. */
 void imds_allow_v1(struct imds *m, bool allow);
 const char *imds_endpoint(const struct imds *m);
+/* AWS_EC2_METADATA_DISABLED is set: every call fails at once. */
+bool imds_disabled(const struct imds *m);
 /* Why the last call failed (or was not found). */
 const char *imds_error(const struct imds *m);
 

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -212,6 +213,48 @@ cfg_bool(struct cfg *c, const struct ynode *map, const char *key, bool required,
 	return CFG_OK;
 }
 
+/* "010" -> "10", "-007" -> "-7": the number a person who wrote it meant. */
+static const char *
+decimal_reading(const char *s, char *out, size_t size)
+{
+	const char *p = s + (*s == '-' || *s == '+');
+	size_t j = 0;
+
+	if (*s == '-')
+		out[j++] = '-';
+	while (*p == '0' && p[1] != '\0')
+		p++;
+	for (; *p && j < size - 1; p++)
+		if (*p != '_')
+			out[j++] = *p;
+	out[j] = '\0';
+	return out;
+}
+
+/* YAML 1.1, which editors and the schema test read as haboot does, reads
+ * "010" as 8 and "1:30" as 90: allowed, but said, where it was written. */
+static void
+warn_surprising_int(struct cfg *c, const struct ynode *v, const char *key)
+{
+	const char *p = v->str + (v->str[0] == '-' || v->str[0] == '+');
+	char dec[64];
+
+	if (v->quoted)
+		return;
+	/* 07 is 7 either way: only a value that differs is worth a word. */
+	if (p[0] == '0' && p[1] != '\0' && isdigit((unsigned char)p[1]) &&
+	    strcmp(decimal_reading(v->str, dec, sizeof(dec)), "") != 0 &&
+	    strtoll(dec, NULL, 10) != v->ival)
+		diag_warn(c->d, v, "%s: %s is read as %lld: YAML 1.1 (as editors read it too) takes "
+		    "a leading 0 for octal; write %lld to keep that value, or %s if you meant it "
+		    "in decimal", key, v->str, v->ival, v->ival,
+		    decimal_reading(v->str, dec, sizeof(dec)));
+	else if (strchr(p, ':') != NULL)
+		diag_warn(c->d, v, "%s: %s is read as %lld: YAML 1.1 (as editors read it too) takes "
+		    "digits separated by ':' as base 60; write %lld, or quote it if it is not a "
+		    "number", key, v->str, v->ival, v->ival);
+}
+
 int
 cfg_int(struct cfg *c, const struct ynode *map, const char *key, bool required, long long min,
     long long max, long long *out)
@@ -221,14 +264,22 @@ cfg_int(struct cfg *c, const struct ynode *map, const char *key, bool required, 
 	if (v == NULL)
 		return required ? CFG_BAD : CFG_ABSENT;
 	if (v->kind != Y_SCALAR || v->stype != YS_INT) {
-		if (v->kind == Y_SCALAR && v->stype == YS_STR && v->str[0] != '\0' &&
-		    strspn(v->str, "0123456789") == strlen(v->str))
+		bool digits = v->kind == Y_SCALAR && v->stype == YS_STR && v->str[0] != '\0' &&
+		    strspn(v->str, "0123456789_") == strlen(v->str);
+
+		if (digits && v->quoted)
 			diag_err(c->d, v, "%s must be an integer, not a string: remove the quotes", key);
+		else if (digits)
+			/* 08 and 09: octal by their leading 0, but not octal digits. */
+			diag_err(c->d, v, "%s: %s is not a number in YAML 1.1, which reads a leading 0 "
+			    "as octal and 8 and 9 are not octal digits: write it without the leading 0",
+			    key, v->str);
 		else
 			diag_err(c->d, v, "%s must be an integer between %lld and %lld, not %s", key, min,
 			    max, ykind_name(v));
 		return CFG_BAD;
 	}
+	warn_surprising_int(c, v, key);
 	if (v->ival < min || v->ival > max) {
 		diag_err(c->d, v, "%s must be between %lld and %lld, not %lld", key, min, max, v->ival);
 		return CFG_BAD;
@@ -265,6 +316,28 @@ cfg_duration(struct cfg *c, const struct ynode *map, const char *key, bool requi
 	}
 	*out_ms = ms;
 	return CFG_OK;
+}
+
+void
+cfg_set_fact(struct cfg *c, enum fact f, const char *val, const struct ynode *at)
+{
+	char where[32];
+
+	if (c->facts == NULL || val == NULL)
+		return;
+	snprintf(where, sizeof(where), "line %d", at ? at->line : 0);
+	kv_set(c->facts, fact_name(f), val, where);
+}
+
+const char *
+cfg_fact(const struct cfg *c, enum fact f, const char **where)
+{
+	const struct kv_entry *e;
+
+	if (c->facts == NULL || (e = kv_find(c->facts, fact_name(f))) == NULL)
+		return NULL;
+	*where = e->origin;
+	return e->val;
 }
 
 void
@@ -437,6 +510,8 @@ check_cidr_or_host(const char *s)
 
 	if (strcmp(s, "*") == 0)
 		return NULL;
+	if (strchr(s, ',') != NULL)
+		return "holds a comma: give each client its own item of the list";
 	if (slash != NULL) {
 		char *end;
 		long bits;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 #include "diag.h"
+#include "facts.h"
+#include "kv.h"
 #include "yamltree.h"
 
 enum { CFG_BAD = -1, CFG_ABSENT = 0, CFG_OK = 1 };
@@ -21,6 +23,10 @@ struct cfg {
 	 * reported as "volume module is missing required key ...". */
 	const struct ynode *map;
 	const char *what;
+	/* Facts a module's settings fix before anything runs (the filesystem's
+	 * mountpoint), for the cross-module checks of modules written after it;
+	 * NULL when parsing a module alone. */
+	struct kv *facts;
 };
 
 /* Checks node is a mapping and has only allowed keys (NULL-terminated).
@@ -51,6 +57,11 @@ int cfg_node_str(struct cfg *c, const struct ynode *n, const char *what, cfg_che
     char **out);
 
 void cfg_free_list(char **list, size_t n);
+
+/* A fact this module's settings fix, for later modules' checks. */
+void cfg_set_fact(struct cfg *c, enum fact f, const char *val, const struct ynode *at);
+/* The fact as an earlier module fixed it, or NULL; *where is "line N". */
+const char *cfg_fact(const struct cfg *c, enum fact f, const char **where);
 /* The name in names (NULL-terminated) that word is a likely typo of, or NULL. */
 const char *cfg_suggest(const char *word, const char *const names[]);
 

@@ -86,6 +86,32 @@ parse_module_entry(struct cfg *c, struct manifest *m, const struct ynode *item)
 	bool required;
 	void *cfg;
 
+	if (item->kind == Y_MAP && item->npairs > 1 && item->pairs[0].key->kind == Y_SCALAR &&
+	    item->pairs[1].key->kind == Y_SCALAR) {
+		/* "- volume:" with its settings not indented under it. */
+		const struct ynode *mk = item->pairs[0].key, *mv = item->pairs[0].val;
+		const struct ynode *extra = item->pairs[1].key;
+
+		if (module_find(extra->str) != NULL)
+			diag_err(c->d, extra, "module %s sits in the same modules entry as %s: give it "
+			    "an entry of its own, starting with \"- \" (\"- %s: ...\")", extra->str,
+			    mk->str, extra->str);
+		else if (mv->kind == Y_MAP && mv->npairs > 0 && mv->line == mk->line)
+			diag_err(c->d, extra, "\"%s\" is level with \"%s\" (column %d), so YAML reads "
+			    "it as a second key of this modules entry: move it into %s's settings",
+			    extra->str, mk->str, mk->col, mk->str);
+		else if (mv->kind == Y_MAP && mv->npairs > 0)
+			diag_err(c->d, extra, "\"%s\" is level with \"%s\" (column %d), so YAML reads "
+			    "it as a second key of this modules entry: indent it to column %d, with "
+			    "%s's other settings", extra->str, mk->str, mk->col,
+			    mv->pairs[0].key->col, mk->str);
+		else
+			diag_err(c->d, extra, "\"%s\" is level with \"%s\" (column %d), so YAML reads "
+			    "it as a second key of this modules entry, and %s has no settings: indent "
+			    "%s's settings under it, e.g. to column %d", extra->str, mk->str, mk->col,
+			    mk->str, mk->str, mk->col + 2);
+		return;
+	}
 	if (item->kind != Y_MAP || item->npairs != 1) {
 		diag_err(c->d, item,
 		    "each modules entry is one module name with its settings, like \"- volume: {...}\" "
@@ -195,7 +221,7 @@ parse_release(struct cfg *c, struct release_cfg *r, const struct ynode *v)
 
 	r->on = RELEASE_ON_LIFECYCLE | RELEASE_ON_SPOT;
 	r->timeout_ms = 3 * MIN;
-	r->heartbeat_ms = 1 * MIN;
+	r->heartbeat_ms = 20 * S; /* under any hook's HeartbeatTimeout (30 s at least) */
 	if (v == NULL || !cfg_map(c, v, "release", release_keys))
 		return;
 	if (cfg_strlist(c, v, "triggers", false, 0, check_release_on, &names, &n) == CFG_OK) {
@@ -268,74 +294,118 @@ parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
 		parse_module_entry(c, m, mods->items[i]);
 }
 
-struct manifest *
-manifest_parse(const void *data, size_t len, bool require_marker, struct diag *d)
+void
+manifest_text_free(struct manifest_text *t)
 {
-	struct manifest *m = NULL;
-	struct ynode *root = NULL;
-	struct buf inflated;
-	struct cfg c = {.d = d};
-	const char *text = data, *why;
-	size_t tlen = len;
-	bool gz = is_gzip(data, len);
+	buf_free(&t->text);
+}
 
-	buf_init(&inflated);
+int
+manifest_decode(const void *data, size_t len, struct manifest_text *t, struct diag *d)
+{
+	const char *why;
+
+	buf_init(&t->text);
+	t->gzipped = is_gzip(data, len);
+	t->raw_size = len;
 	if (len > MANIFEST_USERDATA_MAX) {
 		diag_at(d, 0, 0,
 		    "the manifest is %zu bytes%s; EC2 user-data holds at most %d bytes: %s", len,
-		    gz ? " gzipped" : "", MANIFEST_USERDATA_MAX,
-		    gz ? "shorten it" : "gzip it (gzip -9) or shorten it");
-		goto out;
+		    t->gzipped ? " gzipped" : "", MANIFEST_USERDATA_MAX,
+		    t->gzipped ? "shorten it" : "gzip it (gzip -9) or shorten it");
+		return -1;
 	}
-	if (gz) {
-		if (gunzip(data, len, MANIFEST_INFLATED_MAX, &inflated, &why) < 0) {
+	if (t->gzipped) {
+		if (gunzip(data, len, MANIFEST_INFLATED_MAX, &t->text, &why) < 0) {
 			diag_at(d, 0, 0, "gzipped manifest: %s", why);
-			goto out;
+			return -1;
 		}
-		text = inflated.data;
-		tlen = inflated.len;
-	}
-	if (memchr(text, '\0', tlen) != NULL) {
+	} else
+		buf_add(&t->text, data, len);
+	if (t->text.data == NULL)
+		buf_adds(&t->text, "");
+	if (memchr(t->text.data, '\0', t->text.len) != NULL) {
 		diag_at(d, 0, 0, "the manifest holds a NUL byte: it is not a text file");
-		goto out;
+		return -1;
 	}
-	if (require_marker && !(tlen >= strlen(MANIFEST_MARKER) &&
-	    memcmp(text, MANIFEST_MARKER, strlen(MANIFEST_MARKER)) == 0)) {
-		diag_at(d, 1, 1, "not a haboot manifest: its first line must be \"%s\"",
-		    MANIFEST_MARKER);
-		goto out;
-	}
-	if ((root = ytree_parse(text, tlen, d)) == NULL)
-		goto out;
+	return 0;
+}
+
+bool
+manifest_has_marker(const struct manifest_text *t)
+{
+	size_t n = strlen(MANIFEST_MARKER);
+
+	return t->text.len >= n && memcmp(t->text.data, MANIFEST_MARKER, n) == 0;
+}
+
+struct manifest *
+manifest_parse_text(const struct manifest_text *t, struct diag *d)
+{
+	struct manifest *m = NULL;
+	struct ynode *root;
+	struct kv facts;
+	struct cfg c = {.d = d, .facts = &facts};
+
+	if ((root = ytree_parse(t->text.data, t->text.len, d)) == NULL)
+		return NULL;
+	kv_init(&facts);
 	m = xcalloc(1, sizeof(*m));
-	m->gzipped = gz;
-	m->raw_size = len;
+	m->gzipped = t->gzipped;
+	m->raw_size = t->raw_size;
 	parse_top(&c, m, root);
 	if (d->errors > 0) {
 		manifest_free(m);
 		m = NULL;
 	}
-out:
+	kv_free(&facts);
 	ytree_free(root);
-	buf_free(&inflated);
 	return m;
 }
 
 struct manifest *
-manifest_load_file(const char *path, struct diag *d)
+manifest_parse(const void *data, size_t len, bool require_marker, struct diag *d)
+{
+	struct manifest_text t;
+	struct manifest *m = NULL;
+
+	if (manifest_decode(data, len, &t, d) < 0)
+		goto out;
+	if (require_marker && !manifest_has_marker(&t)) {
+		diag_at(d, 1, 1, "not a haboot manifest: its first line must be \"%s\"",
+		    MANIFEST_MARKER);
+		goto out;
+	}
+	m = manifest_parse_text(&t, d);
+out:
+	manifest_text_free(&t);
+	return m;
+}
+
+struct manifest *
+manifest_load_file(const char *path, struct diag *d, bool *unreadable)
 {
 	struct buf b;
 	struct manifest *m = NULL;
 	int rc;
 
 	buf_init(&b);
+	if (unreadable != NULL)
+		*unreadable = false;
 	/* Read a little past the limit so the size error can say how big it is. */
 	if (strcmp(path, "-") == 0)
 		rc = read_stream(STDIN_FILENO, 64 * 1024 * 1024, &b);
 	else
 		rc = read_file(path, 64 * 1024 * 1024, &b);
+	if (rc < 0 && errno == EFBIG) {
+		diag_at(d, 0, 0, "the manifest is over 64 MiB; EC2 user-data holds at most %d bytes",
+		    MANIFEST_USERDATA_MAX);
+		goto out;
+	}
 	if (rc < 0) {
-		diag_at(d, 0, 0, "cannot read: %s", strerror(errno));
+		diag_at(d, 0, 0, "cannot read the manifest: %s", strerror(errno));
+		if (unreadable != NULL)
+			*unreadable = true;
 		goto out;
 	}
 	m = manifest_parse(b.data, b.len, false, d);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "diag.h"
+#include "util.h"
 
 struct module;
 
@@ -66,11 +67,27 @@ struct manifest {
 	size_t raw_size;
 };
 
-/* Parses data (gzip allowed); every problem goes to d.  With require_marker,
- * the first line must be "#haboot" (user-data can hold other formats). */
+/* A manifest's text as read: inflated when it came gzipped. */
+struct manifest_text {
+	struct buf text;   /* NUL-terminated */
+	bool gzipped;
+	size_t raw_size;   /* bytes before inflation */
+};
+
+void manifest_text_free(struct manifest_text *t);
+/* Checks the size limit, inflates gzip, refuses NUL bytes: 0, or -1 with
+ * the problem in d.  Decoding happens once; the text is then parsed as is. */
+int manifest_decode(const void *data, size_t len, struct manifest_text *t, struct diag *d);
+/* Whether the text starts with MANIFEST_MARKER ("#haboot"). */
+bool manifest_has_marker(const struct manifest_text *t);
+/* Parses decoded text; every problem goes to d. */
+struct manifest *manifest_parse_text(const struct manifest_text *t, struct diag *d);
+/* Decodes and parses data.  With require_marker, the first line must be
+ * "#haboot" (user-data can hold other formats). */
 struct manifest *manifest_parse(const void *data, size_t len, bool require_marker, struct diag *d);
-/* Reads path ("-" is stdin) and parses it. */
-struct manifest *manifest_load_file(const char *path, struct diag *d);
+/* Reads path ("-" is stdin) and parses it.  When the file cannot be read at
+ * all, *unreadable (if given) is set: that is no manifest, not a bad one. */
+struct manifest *manifest_load_file(const char *path, struct diag *d, bool *unreadable);
 void manifest_free(struct manifest *m);
 const char *on_failure_name(enum on_failure f);
 

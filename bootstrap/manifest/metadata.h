@@ -5,6 +5,8 @@
 #ifndef HABOOT_METADATA_H
 #define HABOOT_METADATA_H
 
+#include <stdbool.h>
+
 #include "kv.h"
 
 struct metadata {
@@ -17,8 +19,9 @@ struct metadata {
 
 void md_init(struct metadata *md);
 void md_free(struct metadata *md);
-/* "KEY=VALUE"; short aliases az, region, instance-id, ip are accepted. */
-int md_set_arg(struct metadata *md, const char *arg, const char **why);
+/* "KEY=VALUE"; short aliases az, region, instance-id, ip are accepted.  A key
+ * haboot never reads is refused, naming the known ones.  *why is malloc'd. */
+int md_set_arg(struct metadata *md, const char *arg, char **why);
 /* KEY=VALUE lines (# comments) or a JSON object of strings. */
 int md_load_file(struct metadata *md, const char *path, char **why);
 /* The value, or NULL when unknown (after trying the live source, then defaults). */
@@ -28,5 +31,19 @@ const char *md_origin(struct metadata *md, const char *key);
 const char *md_canonical(const char *key);
 /* Whether key is a metadata key a manifest may reference (route53 value). */
 int md_known_key(const char *key);
+/* 0 for a known key (or alias); -1 with *why (malloc'd): the known keys and
+ * a did-you-mean. */
+int md_check_key(const char *key, char **why);
+/* The region an availability zone lies in (us-west-2a: us-west-2); 0, or -1
+ * when az is not a zone name.  *region is malloc'd. */
+int md_region_of_az(const char *az, char **region);
+/* Settles the region from what was given: --metadata region (or the file),
+ * else the region of a given az, else (offline, where no IMDS can say where
+ * the instance is) AWS_REGION, else AWS_DEFAULT_REGION: the command line
+ * beats the environment, as the AWS CLI's --region does.  A given region and
+ * az that disagree are an error: 0, or -1 with *why.  When the environment
+ * names another region than the one settled (AWS calls still go there),
+ * *warn says so.  Both malloc'd. */
+int md_settle_region(struct metadata *md, bool offline, char **why, char **warn);
 
 #endif

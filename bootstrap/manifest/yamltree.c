@@ -2,6 +2,7 @@
 #include "yamltree.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdlib.h>
@@ -185,6 +186,8 @@ struct builder {
 	yaml_parser_t parser;
 	struct diag *d;
 	int failed;
+	const char *text; /* the document, for explaining libyaml's errors */
+	size_t len;
 };
 
 static struct ynode *
@@ -198,14 +201,186 @@ node_new(enum ykind kind, const yaml_mark_t *m)
 	return n;
 }
 
+/* ---- libyaml's errors, said as what went wrong and how to fix it ---------- */
+
+/* Line n (1-based) of the document: its start and length, or NULL. */
+static const char *
+text_line(const struct builder *b, int n, size_t *len)
+{
+	const char *p = b->text, *end = b->text + b->len;
+
+	for (int i = 1; i < n && p < end; i++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (nl == NULL)
+			return NULL;
+		p = nl + 1;
+	}
+	if (p >= end && n > 1)
+		return NULL;
+	{
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		*len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	}
+	return p;
+}
+
+/* Where the line's key starts (1-based column, after any "- "), and its
+ * name; 0 for a blank line, a comment, or a line with no key. */
+static int
+line_key(const struct builder *b, int n, char *name, size_t size)
+{
+	size_t len, i = 0, k;
+	const char *l = text_line(b, n, &len);
+
+	if (l == NULL)
+		return 0;
+	while (i < len && (l[i] == ' ' || (l[i] == '-' && i + 1 < len && l[i + 1] == ' ')))
+		i++;
+	if (i >= len || l[i] == '#' || l[i] == '\t')
+		return 0;
+	for (k = i; k < len && l[k] != ':' && l[k] != ' '; k++)
+		;
+	if (k >= len || l[k] != ':')
+		return 0;
+	snprintf(name, size, "%.*s", (int)(k - i) > 40 ? 40 : (int)(k - i), l + i);
+	return (int)i + 1;
+}
+
+/* The nearest key above line n, and the nearest one above that which is
+ * indented less: the two levels a mis-indented key could belong to. */
+static void
+levels_above(const struct builder *b, int n, int col, int *in, int *in_line, char *in_name,
+    int *out, int *out_line, char *out_name)
+{
+	char name[48];
+	int c;
+
+	*in = *out = 0;
+	for (int l = n - 1; l >= 1; l--) {
+		if ((c = line_key(b, l, name, sizeof(name))) == 0)
+			continue;
+		if (c > col && (*in == 0 || c < *in) && *out == 0) {
+			*in = c;
+			*in_line = l;
+			snprintf(in_name, 48, "%s", name);
+		} else if (c < col) {
+			*out = c;
+			*out_line = l;
+			snprintf(out_name, 48, "%s", name);
+			return;
+		}
+	}
+}
+
+static bool
+is_tab_error(const struct builder *b, const yaml_parser_t *p)
+{
+	return p->problem_mark.index < b->len && b->text[p->problem_mark.index] == '\t' &&
+	    (strstr(p->problem, "cannot start any token") != NULL ||
+	    strstr(p->problem, "tab") != NULL);
+}
+
+static void
+explain(struct builder *b)
+{
+	const yaml_parser_t *p = &b->parser;
+	const char *problem = p->problem ? p->problem : "unknown problem";
+	const char *context = p->context ? p->context : "";
+	int line = (int)p->problem_mark.line + 1, col = (int)p->problem_mark.column + 1;
+	int cline = (int)p->context_mark.line + 1, ccol = (int)p->context_mark.column + 1;
+	char key[48], prev[48], in_name[48], out_name[48];
+	int kc, pl, pc, in, in_line = 0, out, out_line = 0;
+
+	if (is_tab_error(b, p)) {
+		diag_at(b->d, line, col, "a tab character: YAML indents with spaces only; replace "
+		    "the tab with spaces");
+		return;
+	}
+	if (strstr(problem, "mapping values are not allowed") != NULL &&
+	    (kc = line_key(b, line, key, sizeof(key))) > 0) {
+		if (kc + (int)strlen(key) < col) {
+			/* "name: a: b": a second ": " on the line is part of the value. */
+			diag_at(b->d, line, col, "the value of \"%s\" holds \": \": quote the value "
+			    "(\"...\") or remove the space after the colon", key);
+			return;
+		}
+		/* The line just above at the same indent, with no colon: the key
+		 * there lacks one, and YAML ran it into this line. */
+		for (pl = line - 1; pl >= 1; pl--) {
+			size_t len, ind;
+			const char *l = text_line(b, pl, &len);
+
+			if (l == NULL)
+				break;
+			ind = strspn(l, " ");
+			if (ind >= len || l[ind] == '#')
+				continue;
+			if (line_key(b, pl, prev, sizeof(prev)) == 0 && (int)ind + 1 == kc) {
+				diag_at(b->d, pl, kc, "\"%.*s\" is not a \"key: value\" pair: a key needs "
+				    "a colon and a space after it", (int)(len - ind), l + ind);
+				return;
+			}
+			break;
+		}
+		for (pl = line - 1; pl >= 1 && (pc = line_key(b, pl, prev, sizeof(prev))) == 0; pl--)
+			;
+		if (pl >= 1 && pc < kc) {
+			diag_at(b->d, line, kc, "\"%s\" is indented more than \"%s\" on line %d, so "
+			    "YAML reads it as more of %s's value: indent it to column %d, like \"%s\", "
+			    "if it is a key beside it", key, prev, pl, prev, pc, prev);
+			return;
+		}
+	}
+	if (strstr(problem, "expected key") != NULL || strstr(problem, "<block end>") != NULL) {
+		if ((kc = line_key(b, line, key, sizeof(key))) == 0) {
+			kc = col;
+			snprintf(key, sizeof(key), "this line");
+		}
+		levels_above(b, line, kc, &in, &in_line, in_name, &out, &out_line, out_name);
+		if (in > 0 && out > 0) {
+			diag_at(b->d, line, kc, "mis-indented key \"%s\" at column %d: indent it to "
+			    "column %d to put it beside \"%s\" (line %d), or to column %d beside "
+			    "\"%s\" (line %d); YAML indents with spaces, the same for every key of "
+			    "a mapping", key, kc, in, in_name, in_line, out, out_name, out_line);
+			return;
+		}
+	}
+	if (strstr(problem, "could not find expected ':'") != NULL && cline < line) {
+		size_t len = 0, skip = (size_t)(ccol - 1);
+		const char *l = text_line(b, cline, &len);
+
+		if (l == NULL || skip > len) {
+			l = "";
+			len = skip = 0;
+		}
+		diag_at(b->d, cline, ccol, "\"%.*s\" is not a \"key: value\" pair: a key needs a "
+		    "colon and a space after it", (int)(len - skip), l + skip);
+		return;
+	}
+	if (strstr(context, "quoted scalar") != NULL) {
+		diag_at(b->d, cline, ccol, "this quoted string is never closed: add the closing "
+		    "quote on line %d", cline);
+		return;
+	}
+	if (strstr(context, "flow mapping") != NULL || strstr(context, "flow sequence") != NULL) {
+		bool map = strstr(context, "mapping") != NULL;
+
+		diag_at(b->d, cline, ccol, "this \"%c\" is not closed where it should be (YAML "
+		    "stopped at line %d, column %d): close it with \"%c\", and separate its items "
+		    "with \", \"", map ? '{' : '[', line, col, map ? '}' : ']');
+		return;
+	}
+	diag_at(b->d, line, col, "YAML syntax: %s%s%s", problem, *context ? " " : "", context);
+}
+
 static int
 next_event(struct builder *b, yaml_event_t *ev)
 {
 	if (yaml_parser_parse(&b->parser, ev))
 		return 0;
-	diag_at(b->d, (int)b->parser.problem_mark.line + 1, (int)b->parser.problem_mark.column + 1,
-	    "YAML syntax: %s%s%s", b->parser.problem ? b->parser.problem : "unknown problem",
-	    b->parser.context ? " " : "", b->parser.context ? b->parser.context : "");
+	explain(b);
 	b->failed = 1;
 	return -1;
 }
@@ -350,8 +525,10 @@ build_node(struct builder *b, yaml_event_t *ev, int depth)
 		}
 		if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
 			resolve_plain(n);
-		else
+		else {
 			n->stype = YS_STR;
+			n->quoted = true;
+		}
 		return n;
 	case YAML_MAPPING_START_EVENT:
 		if (reject_extras(b, &ev->start_mark, ev->data.mapping_start.anchor,
@@ -387,6 +564,8 @@ ytree_parse(const char *data, size_t len, struct diag *d)
 
 	memset(&b, 0, sizeof(b));
 	b.d = d;
+	b.text = data;
+	b.len = len;
 	if (!yaml_parser_initialize(&b.parser)) {
 		diag_at(d, 0, 0, "cannot initialise the YAML parser");
 		return NULL;

@@ -27,6 +27,7 @@ struct ynode {
 	char *str;
 	size_t len;
 	enum yscalar stype;
+	bool quoted;   /* written in quotes (or as a block scalar): always a string */
 	bool bval;
 	long long ival;
 	/* map */

@@ -178,6 +178,51 @@ parse_options(struct cfg *c, const struct ynode *n, struct nfs_export *ex, int s
 		diag_err(c->d, on, "%s", why);
 }
 
+/* "clients: 10.0.0.0/16, 10.1.0.0/16" is one string to YAML: say the list
+ * that was meant, written out. */
+static void
+clients_as_list(struct cfg *c, const struct ynode *cl)
+{
+	struct buf b;
+	char *copy = xstrdup(cl->str), *save = NULL;
+	bool first = true;
+
+	buf_init(&b);
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t);
+		while (n > 0 && t[n - 1] == ' ')
+			t[--n] = '\0';
+		if (n == 0)
+			continue;
+		buf_printf(&b, "%s%s", first ? "" : ", ", t);
+		first = false;
+	}
+	diag_err(c->d, cl, "clients \"%s\" is one string, not a list: several clients need a "
+	    "list, clients: [%s], or one \"- CLIENT\" line each", cl->str, b.data ? b.data : "");
+	buf_free(&b);
+	free(copy);
+}
+
+/* With a filesystem module before this one, each export lies on its volume:
+ * said by validate, not found at boot. */
+static void
+check_under_mountpoint(struct cfg *c, const struct ynode *at, const char *path)
+{
+	const char *where, *mnt = cfg_fact(c, FACT_FS_MOUNTPOINT, &where);
+	size_t n;
+
+	if (mnt == NULL)
+		return;
+	n = strlen(mnt);
+	if (strncmp(path, mnt, n) == 0 && (path[n] == '\0' || path[n] == '/'))
+		return;
+	diag_err(c->d, at, "export path %s is outside the filesystem module's mountpoint %s (%s): "
+	    "haboot exports only the volume it mounted and proved; export %s or a directory "
+	    "under it", path, mnt, where, mnt);
+}
+
 static void
 parse_export(struct cfg *c, const struct ynode *n, struct nfs_export *ex, size_t idx, int server)
 {
@@ -187,10 +232,13 @@ parse_export(struct cfg *c, const struct ynode *n, struct nfs_export *ex, size_t
 	ex->line = n->line;
 	if (!cfg_map(c, n, "an export", export_keys))
 		return;
-	cfg_str(c, n, "path", true, check_export_path, &ex->path);
+	if (cfg_str(c, n, "path", true, check_export_path, &ex->path) == CFG_OK)
+		check_under_mountpoint(c, ymap_get(n, "path"), ex->path);
 	cl = ymap_get(n, "clients");
 	if (cl == NULL)
 		cfg_missing(c, n, "an export", "clients", "who may mount, e.g. 10.0.0.0/24 or \"*\"");
+	else if (cl->kind == Y_SCALAR && cl->stype == YS_STR && strchr(cl->str, ',') != NULL)
+		clients_as_list(c, cl);
 	else if (cl->kind == Y_SCALAR) {
 		char *s = NULL;
 
@@ -653,5 +701,6 @@ const struct module module_exports = {
 	.check = exports_check,
 	.repair = exports_repair,
 	.release = exports_release,
+	.permissions = iam_no_permissions, /* no AWS call */
 	.free = exports_free,
 };

@@ -121,8 +121,11 @@ prove_with_mount(struct hb_ctx *ctx, const struct exports_cfg *x, const char *mn
 		goto out;
 	}
 	if (stat(sig, &sst) < 0 || !S_ISREG(sst.st_mode) || sst.st_dev != mst.st_dev) {
-		ctx_fail_anywhere(ctx, "signature file %s is missing from the volume mounted at %s: "
-		    "refusing to export a volume that is not proven to be the right one", sig, mnt);
+		ctx_fail_anywhere(ctx, "signature file %s is missing from the volume mounted at %s, "
+		    "so haboot will not export it (the file says the volume holds this service's "
+		    "data).  If the volume mounted there is the service's, check its contents (ls "
+		    "%s), create the file (touch %s) and run haboot again; if it is another volume, "
+		    "unmount it", sig, mnt, mnt, sig);
 		goto out;
 	}
 	for (size_t i = 0; i < x->nex; i++) {
@@ -173,8 +176,10 @@ prove_without_mount(struct hb_ctx *ctx, const struct exports_cfg *x)
 		found = find_signature(rp, st.st_dev, x->signature, &top);
 		if (found == NULL) {
 			ctx_fail_anywhere(ctx, "signature file %s is not on the filesystem of %s (looked in %s "
-			    "and its parents up to %s): refusing to export a volume that is not "
-			    "proven to be the right one", x->signature, p, rp, top);
+			    "and its parents up to %s, that filesystem's root), so haboot will not "
+			    "export it.  If that filesystem is the service's volume, check its contents, "
+			    "create the file at its root (touch %s/%s) and run haboot again", x->signature,
+			    p, rp, top, strcmp(top, "/") ? top : "", x->signature);
 			free(rp);
 			free(top);
 			return -1;

@@ -40,6 +40,10 @@ static const char *const fs_keys[] = {
 	"unmount_wait", NULL,
 };
 
+/* What plan says these files hold: their bytes (a time, a UUID) are known
+ * only when run writes them. */
+#define SIG_ABOUT "the volume signature (volume, filesystem type and UUID, time, this instance)"
+#define GEN_ABOUT "the takeover generation, JSON (this instance, counter, time, previous holder)"
 #define DEFAULT_LABEL "haboot"
 
 /* One line of /proc/self/mountinfo. */
@@ -63,6 +67,7 @@ struct fs_run {
 	bool formatted;
 	bool log_dirty;    /* xfs: its log had to be replayed (its last holder crashed) */
 	bool mounted;      /* by this run */
+	bool changed_before_mount; /* ctx->changed before this run mounted it */
 	bool ro;           /* mounted read-only right now */
 	struct buf done;   /* what this run did, for the result line */
 };
@@ -141,6 +146,8 @@ fs_parse(struct cfg *c, const struct ynode *n)
 		fs_free(f);
 		return NULL;
 	}
+	/* Modules written after this one check their paths against it (exports). */
+	cfg_set_fact(c, FACT_FS_MOUNTPOINT, f->mountpoint, ymap_get(n, "mountpoint"));
 	return f;
 }
 
@@ -627,23 +634,44 @@ out:
 
 /* ---- signature and generation -------------------------------------------- */
 
+/* What to do about a missing signature: it marks the volume as this
+ * service's, which only a person can say, after looking at the data. */
+static char *
+signature_remedy(const struct fs_run *r, bool still_mounted)
+{
+	if (still_mounted)
+		return xasprintf("if %s holds this service's data, create the file on it after "
+		    "checking: ls %s; touch %s; then run haboot again", r->vol, r->mnt, r->sig);
+	return xasprintf("if %s holds this service's data, create the file on it after checking: "
+	    "mount %s %s; ls %s; touch %s; umount %s; then run haboot again (format: if-blank "
+	    "formats only a volume that is entirely blank)", r->vol, r->dev, r->mnt, r->mnt,
+	    r->sig, r->mnt);
+}
+
 static int
 signature_missing(struct hb_ctx *ctx, struct fs_run *r, const char *why)
 {
-	char *uo = NULL;
+	char *uo = NULL, *fix = signature_remedy(r, !r->mounted), *what;
+	int rc;
 
+	what = xasprintf("the signature file %s is %s on %s%s, so haboot will not serve it (the "
+	    "file says the volume holds this service's data)", r->f->signature, why, r->vol,
+	    strcmp(r->vol, r->dev) ? " (the volume the volume module attached and proved)" : "");
 	if (!r->mounted)
-		return ctx_fail_anywhere(ctx, "%s %s on %s: this is not the volume you expect; it was "
-		    "mounted before this run, so it stays mounted; nothing exported", r->sig, why,
-		    r->vol);
-	if (umount_mnt(ctx, r, &uo) < 0) {
-		ctx_fail_anywhere(ctx, "%s %s on %s: this is not the volume you expect; umount failed too "
-		    "(%s): unmount %s by hand; nothing exported", r->sig, why, r->vol, uo, r->mnt);
+		rc = ctx_fail_anywhere(ctx, "%s; it was mounted at %s before this run, so it stays "
+		    "mounted; nothing exported.  To fix: %s", what, r->mnt, fix);
+	else if (umount_mnt(ctx, r, &uo) < 0) {
+		rc = ctx_fail_anywhere(ctx, "%s; umount failed too (%s): unmount %s by hand; nothing "
+		    "exported.  To fix: %s", what, uo, r->mnt, fix);
 		free(uo);
-		return -1;
+	} else {
+		/* Mounted read-only to look, and unmounted: the volume is as it was. */
+		ctx->changed = r->changed_before_mount;
+		rc = ctx_fail_anywhere(ctx, "%s; unmounted, nothing exported.  To fix: %s", what, fix);
 	}
-	return ctx_fail_anywhere(ctx, "%s %s on %s: this is not the volume you expect; unmounted, "
-	    "nothing exported", r->sig, why, r->vol);
+	free(what);
+	free(fix);
+	return rc;
 }
 
 static int
@@ -657,7 +685,7 @@ check_signature(struct hb_ctx *ctx, struct fs_run *r)
 		return ctx_fail(ctx, "cannot check %s on %s: %s", r->sig, r->vol, strerror(errno));
 	}
 	if (!S_ISREG(st.st_mode))
-		return signature_missing(ctx, r, "is not a regular file");
+		return signature_missing(ctx, r, "not a regular file");
 	return 0;
 }
 
@@ -925,6 +953,7 @@ bring_up(struct hb_ctx *ctx, struct fs_run *r)
 		log_info(ctx->module, "fsck skipped: %s was formatted by this run", r->dev);
 	else if (r->f->fsck && (r->f->type == FS_XFS ? fsck_xfs(ctx, r) : fsck_ext(ctx, r)) < 0)
 		return -1;
+	r->changed_before_mount = ctx->changed;
 	if (mount_ro(ctx, r) < 0)
 		return -1;
 	r->mounted = true;
@@ -1150,8 +1179,11 @@ fs_plan(struct hb_ctx *ctx, void *p)
 		    dev, f->mountpoint);
 		/* Mounted: the signature can be looked at now. */
 		if (lstat(r.sig, &sst) < 0 || !S_ISREG(sst.st_mode)) {
-			ctx_fail(ctx, "%s missing on %s: this is not the volume you expect; run will "
-			    "stop and export nothing", r.sig, r.vol);
+			char *fix = signature_remedy(&r, true);
+
+			ctx_fail(ctx, "the signature file %s is missing on %s, mounted at %s: run will "
+			    "stop and export nothing.  To fix: %s", f->signature, r.vol, r.mnt, fix);
+			free(fix);
 			goto out;
 		}
 		eff_describe(e, EK_CHECK, "%s exists (it does now)", sig);
@@ -1209,7 +1241,7 @@ fs_plan(struct hb_ctx *ctx, void *p)
 		if (maybe_format) {
 			if (act != 1)
 				eff_describe(e, EK_NOTE, "only after a format: create the signature");
-			eff_write_file(e, sig, "", 0, 0644);
+			eff_write_file_about(e, sig, NULL, 0, 0644, SIG_ABOUT);
 		}
 	}
 	if (mounted) {
@@ -1232,7 +1264,7 @@ fs_plan(struct hb_ctx *ctx, void *p)
 		eff_describe(e, EK_NOTE, "bump the takeover generation unless %s already holds it; "
 		    "report the previous holder", me ? me : "this instance");
 	eff_mkdir(e, gdir, 0755);
-	eff_write_file(e, gen, "", 0, 0644);
+	eff_write_file_about(e, gen, NULL, 0, 0644, GEN_ABOUT);
 	rc = 0;
 out:
 	if (r.f != NULL) {
@@ -1259,5 +1291,6 @@ const struct module module_filesystem = {
 	.plan = fs_plan,
 	.apply = fs_apply,
 	.release = fs_release,
+	.permissions = iam_no_permissions, /* no AWS call */
 	.free = fs_free,
 };

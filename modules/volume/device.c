@@ -140,7 +140,7 @@ check_named(const char *node, const char *want, const struct nvme_ns *ns, size_t
 			return VDEV_MISMATCH;
 		}
 		*path = xstrdup(node);
-		*how = xasprintf("%s is %s, NVMe serial %s", node, owner->name, owner->serial);
+		*how = xasprintf("NVMe namespace %s, serial %s", owner->name, owner->serial);
 		return VDEV_FOUND;
 	}
 	/* On Nitro every EBS volume is an NVMe namespace: an unclaimed node
@@ -149,7 +149,7 @@ check_named(const char *node, const char *want, const struct nvme_ns *ns, size_t
 		if (str_starts(ns[i].serial, "vol"))
 			return VDEV_NOT_YET;
 	*path = xstrdup(node);
-	*how = xasprintf("%s (Xen naming, no NVMe controller claims it)", node);
+	*how = xstrdup("Xen naming: no NVMe controller claims it");
 	return VDEV_FOUND;
 }
 

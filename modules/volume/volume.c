@@ -7,6 +7,7 @@
 
 #include "aws/aws.h"
 #include "aws/xml.h"
+#include "awsfail.h"
 #include "device.h"
 #include "handoff.h"
 #include "log.h"
@@ -329,7 +330,7 @@ describe_volumes(struct hb_ctx *ctx, const char *id, char *const *keys, char *co
 	struct aws_error err;
 	struct xml_node *x = NULL;
 	const struct xml_node *set, *it;
-	char *what = NULL, *e;
+	char *what = NULL;
 	size_t f = 0;
 	int rc = -1;
 
@@ -362,9 +363,7 @@ describe_volumes(struct hb_ctx *ctx, const char *id, char *const *keys, char *co
 			rc = 1;
 			goto out;
 		}
-		e = aws_error_str(&err);
-		ctx_fail(ctx, "%s: %s", what, e);
-		free(e);
+		ctx_fail_aws(ctx, &err, "%s", what);
 		goto out;
 	}
 	if ((set = xml_find(x, "volumeSet")) != NULL)
@@ -442,7 +441,7 @@ instance_state(struct hb_ctx *ctx, const char *iid, char **state, long long *rel
 	struct aws_error err;
 	struct xml_node *x = NULL;
 	const char *s;
-	char *what = NULL, *e;
+	char *what = NULL;
 	int rc = -1;
 
 	aws_params_init(&p);
@@ -455,11 +454,8 @@ instance_state(struct hb_ctx *ctx, const char *iid, char **state, long long *rel
 			rc = 0;
 		} else if (transient(ctx, what, &err)) {
 			rc = 1;
-		} else {
-			e = aws_error_str(&err);
-			ctx_fail(ctx, "%s: %s", what, e);
-			free(e);
-		}
+		} else
+			ctx_fail_aws(ctx, &err, "%s", what);
 		goto out;
 	}
 	s = xml_text(x, "reservationSet/item/instancesSet/item/instanceState/name");
@@ -516,8 +512,6 @@ ec2_call_free(struct ec2_call *c)
 static int
 ec2_mutate(struct ec2_call *c, const char *summary, const char *const tolerated[])
 {
-	char *e;
-
 	if (eff_aws(c->ctx->eff, "ec2", summary, ec2_call_cb, c) == 0)
 		return 0;
 	for (size_t i = 0; tolerated && tolerated[i]; i++)
@@ -528,10 +522,7 @@ ec2_mutate(struct ec2_call *c, const char *summary, const char *const tolerated[
 		}
 	if (transient(c->ctx, summary, &c->err))
 		return 1;
-	e = aws_error_str(&c->err);
-	ctx_fail(c->ctx, "%s: %s", summary, e);
-	free(e);
-	return -1;
+	return ctx_fail_aws(c->ctx, &c->err, "%s", summary);
 }
 
 static const char *const race_codes[] = {"VolumeInUse", "IncorrectState",
@@ -549,7 +540,7 @@ restore_in_zone(struct hb_ctx *ctx, const struct vol *v, const char *az, const c
 	const struct xml_node *set, *it;
 	const char *best = NULL, *best_time = NULL, *nid;
 	struct ec2_call call;
-	char *summary = NULL, *e;
+	char *summary = NULL;
 	size_t ntag = 0;
 	int rc = -1, r;
 
@@ -566,9 +557,7 @@ restore_in_zone(struct hb_ctx *ctx, const struct vol *v, const char *az, const c
 			rc = 1;
 			goto out;
 		}
-		e = aws_error_str(&err);
-		ctx_fail(ctx, "DescribeSnapshots of %s: %s", v->id, e);
-		free(e);
+		ctx_fail_aws(ctx, &err, "DescribeSnapshots of %s", v->id);
 		goto out;
 	}
 	if ((set = xml_find(x, "snapshotSet")) != NULL)
@@ -1062,8 +1051,8 @@ dry_run(struct hb_ctx *ctx, const char *action, const char *summary, struct aws_
 		eff_describe(ctx->eff, EK_CHECK, "ec2 %s is allowed (DryRun: %s)", action, summary);
 	} else if (aws_error_is(&err, "UnauthorizedOperation")) {
 		eff_describe(ctx->eff, EK_CHECK, "ec2 %s is NOT allowed for this instance role "
-		    "(DryRun: %s): run would fail; add ec2:%s to the role (examples/iam-policy.json)",
-		    action, summary, action);
+		    "(DryRun: %s): run would fail; add ec2:%s to the role (haboot iam-policy "
+		    "prints the policy this manifest needs)", action, summary, action);
 	} else {
 		e = aws_error_str(&err);
 		eff_describe(ctx->eff, EK_CHECK, "ec2 %s permission not proven (DryRun: %s): %s",
@@ -1156,13 +1145,113 @@ out:
 	vols_free(vs, n);
 }
 
+/* ---- permissions -------------------------------------------------------- */
+
+/* "StringEquals": {"aws:ResourceTag/Name": "nfs-master-volume"} for each tag. */
+static void
+tag_conds(struct iam_stmt *s, const char *prefix, const struct volume_cfg *v)
+{
+	for (size_t i = 0; i < v->ntags; i++) {
+		char *key = xasprintf("%s%s", prefix, v->tag_keys[i]);
+
+		iam_cond(s, "StringEquals", key, "%s", v->tag_vals[i]);
+		free(key);
+	}
+}
+
+/* The volume's resource: its ARN, or any volume carrying the manifest's tags. */
+static void
+volume_scope(struct iam_stmt *s, const struct volume_cfg *v)
+{
+	if (v->id != NULL) {
+		iam_resource(s, "arn:aws:ec2:*:*:volume/%s", v->id);
+		return;
+	}
+	iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+	tag_conds(s, "aws:ResourceTag/", v);
+}
+
+/* Another instance of the service: in its Auto Scaling group (a tag AWS sets
+ * and nobody can write, so the role cannot make an instance "ours"). */
+static void
+owner_scope(struct iam_policy *p, struct iam_stmt *s)
+{
+	const char *group = iam_scope(p)->group;
+
+	iam_resource(s, "arn:aws:ec2:*:*:instance/*");
+	if (group != NULL) {
+		iam_cond(s, "StringEquals", "aws:ResourceTag/aws:autoscaling:groupName", "%s", group);
+		return;
+	}
+	iam_cond(s, "Null", "aws:ResourceTag/aws:autoscaling:groupName", "false");
+	iam_note(p, "the old owner may be any instance of any Auto Scaling group of the account: "
+	    "pass --group NAME (the service's group) to allow only that group's instances");
+}
+
+static void
+volume_permissions(const void *cfg, struct iam_policy *p)
+{
+	const struct volume_cfg *v = cfg;
+	char *label = volume_label(v);
+	struct iam_stmt *s;
+
+	iam_unscoped(p, "ec2:DescribeVolumes", "find the volume, follow its attachment");
+	iam_unscoped(p, "ec2:DescribeInstances", "the state of the instance holding the volume");
+	s = iam_stmt(p, "attach %s; detach it from this instance to retry a stuck attach", label);
+	iam_action(s, "ec2:AttachVolume");
+	iam_action(s, "ec2:DetachVolume");
+	volume_scope(s, v);
+	s = iam_stmt(p, "attach and detach volumes on this instance only (the caller's own ARN)");
+	iam_action(s, "ec2:AttachVolume");
+	iam_action(s, "ec2:DetachVolume");
+	iam_resource(s, "arn:aws:ec2:*:*:instance/*");
+	iam_cond(s, "StringEquals", "aws:ARN", "${ec2:SourceInstanceARN}");
+	if (v->takeover != TAKEOVER_NEVER) {
+		s = iam_stmt(p, "take %s from its old owner once EC2 reports it stopped%s", label,
+		    v->takeover == TAKEOVER_FENCE ? "; stop (fence) that owner first" : "");
+		iam_action(s, "ec2:DetachVolume");
+		if (v->takeover == TAKEOVER_FENCE)
+			iam_action(s, "ec2:StopInstances");
+		owner_scope(p, s);
+	}
+	if (v->other_az == OTHER_AZ_SNAPSHOT) {
+		iam_unscoped(p, "ec2:DescribeSnapshots", "other_az: snapshot: find the newest "
+		    "snapshot of the volume");
+		s = iam_stmt(p, "other_az: snapshot: create the copy of %s in this zone, only with "
+		    "the tag " RESTORED_FROM_TAG "%s", label, v->ntags ? " and the manifest's tags" : "");
+		iam_action(s, "ec2:CreateVolume");
+		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+		iam_cond(s, "StringLike", "aws:RequestTag/" RESTORED_FROM_TAG, "vol-*");
+		tag_conds(s, "aws:RequestTag/", v);
+		s = iam_stmt(p, "other_az: snapshot: tag that copy as it is created, and nothing "
+		    "else (no tag on an existing volume, snapshot or instance)");
+		iam_action(s, "ec2:CreateTags");
+		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
+		iam_cond(s, "StringEquals", "ec2:CreateAction", "CreateVolume");
+		iam_cond(s, "StringLike", "aws:RequestTag/" RESTORED_FROM_TAG, "vol-*");
+		s = iam_stmt(p, "other_az: snapshot: restore from a snapshot of %s", label);
+		iam_action(s, "ec2:CreateVolume");
+		iam_resource(s, "arn:aws:ec2:*::snapshot/*");
+		if (v->id != NULL)
+			iam_cond(s, "ArnLike", "ec2:ParentVolume", "arn:aws:ec2:*:*:volume/%s",
+			    v->id);
+		else
+			iam_note(p, "other_az: snapshot: CreateVolume may read any snapshot of the "
+			    "account: the volume is named by tags, so its snapshots' parent is not "
+			    "known in advance (name it by id: to scope it)");
+	}
+	free(label);
+}
+
 const struct module module_volume = {
 	.name = "volume",
 	.summary = "attach the shared EBS volume, taking it over from a dead owner safely",
 	.required_default = true,
+	.needs_aws = true,
 	.parse = volume_parse,
 	.plan = volume_plan,
 	.apply = volume_apply,
 	.release = volume_release,
+	.permissions = volume_permissions,
 	.free = volume_free,
 };

@@ -13,7 +13,9 @@ the moment the volume is free, finds a clean journal and a release mark
 (handoff: planned), serves and moves the name.  Every write the server
 acknowledged, before and during the handoff, reads back on B.
 
-The same test then plays the crash takeover on the same machine (A dies with
+All of it under the instance role's policy as `haboot iam-policy` writes it
+for the drill's manifest, enforced by the sim: no call is refused.  The same
+test then plays the crash takeover on the same machine (A dies with
 its journal dirty) so the two timelines print side by side; `make drill`
 shows them (tests/drill/run).  drill.py builds the world.
 """
@@ -21,12 +23,14 @@ import os
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 import drill
 from drill import A, ASG, B, NAME, payload, sha256
 from test_drill import Prober, boot_a, dns_change_time, read_back, show, write_files
+from test_drill_iam import enforce_generated_policy, refused
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, loop devices)"),
@@ -135,6 +139,10 @@ class Writer(threading.Thread):
 def planned(labs):
     """A releases on the group's termination; B, booted while A served, takes over."""
     lab = labs(PlannedLab)
+    # Under the instance role's generated policy: a release needs no call it lacks.
+    policy = enforce_generated_policy(lab, Path(lab.tmp))
+    assert any("autoscaling:RecordLifecycleActionHeartbeat" in s["Action"]
+               for s in policy["Statement"])
     boot_a(lab)
     watcher = start_watch(lab.a)
     wait_until(lambda: (watch_state(lab.a) or {}).get("state") == "healthy", 60,
@@ -163,6 +171,7 @@ def planned(labs):
     finally:
         w.stop.set()
         w.join(30)
+    assert not refused(lab), refused(lab)
     a_status = lab.a.status()
     rel = a_status["release"]
     # A's release: complete, in order, the hook answered, nothing forced.

@@ -84,17 +84,38 @@ def test_exports_the_volume_the_filesystem_module_proved(tmp_path, world):
     assert module_status(status)["state"] == "ok"
 
 
-def test_path_beside_the_volume_is_refused(tmp_path, world):
+def test_path_beside_the_volume_is_refused_by_validate(tmp_path, world):
+    """Written outside the mountpoint: refused before anything runs."""
     ns, dev, lis = world
     other = tmp_path / "elsewhere"
     other.mkdir()
     (other / ".NFSMASTER").write_text("a signature on the root disk proves nothing\n")
     man, mnt, runs = manifest(tmp_path, dev, lis.port, other)
     r, status = run(ns, man, tmp_path)
-    assert r.returncode == 1
-    assert f"export path {other} (manifest line 16) is not on the volume mounted at {mnt}" \
-        in r.stderr
+    assert r.returncode == 2
+    assert f"export path {other} is outside the filesystem module's mountpoint {mnt}" in r.stderr
     assert not os.path.exists(tmp_path / "haboot.conf") and count_runs(runs) == 0
+    assert ns.run(["findmnt", mnt], check=False).returncode != 0  # nothing was mounted
+
+
+def test_path_that_leaves_the_volume_through_a_link_is_refused(tmp_path, world):
+    """Written under the mountpoint, but a symlink there points off the volume:
+    only the run can see it, and the run refuses it (invariant 4)."""
+    ns, dev, lis = world
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / ".NFSMASTER").write_text("a signature on the root disk proves nothing\n")
+    man, mnt, runs = manifest(tmp_path, dev, lis.port, tmp_path / "mnt" / "nfs")
+    r, _ = run(ns, man, tmp_path)
+    assert r.returncode == 0, r.stderr
+    ns.run(["ln", "-s", str(other), f"{mnt}/link"])
+    os.unlink(tmp_path / "haboot.conf")
+    man, mnt, runs = manifest(tmp_path, dev, lis.port, f"{mnt}/link")
+    r, status = run(ns, man, tmp_path)
+    assert r.returncode == 1
+    assert f"export path {mnt}/link (manifest line 16) is not on the volume mounted at {mnt}" \
+        in r.stderr
+    assert not os.path.exists(tmp_path / "haboot.conf") and count_runs(runs) == 1
 
 
 def test_other_filesystem_mounted_inside_the_volume_is_refused(tmp_path, world):

@@ -363,8 +363,15 @@ def test_data_without_signature_is_refused_untouched(world, fstype, fsck):
     r = world.haboot(world.manifest(dev, fstype=fstype, fsck=fsck))
     assert r.returncode == 1
     assert r.report["modules"][0]["state"] == "failed"
-    assert (f"{world.mnt}/.NFSMASTER missing on {dev}: this is not the volume you expect; "
-            "unmounted, nothing exported") in message(r)
+    # What is missing, and how to fix it: not "the wrong volume".
+    assert (f"the signature file .NFSMASTER is missing on {dev}, so haboot will not serve it "
+            "(the file says the volume holds this service's data); unmounted, nothing "
+            f"exported.  To fix: if {dev} holds this service's data, create the file on it "
+            f"after checking: mount {dev} {world.mnt}; ls {world.mnt}; touch "
+            f"{world.mnt}/.NFSMASTER; umount {world.mnt}; then run haboot again") in message(r)
+    assert "not the volume you expect" not in message(r)
+    # Mounted read-only to look, then unmounted: nothing changed.
+    assert r.report["modules"][0]["changed"] is False
     # Every new instance would find the same volume: no replacement loop.
     assert r.report["modules"][0]["failure_scope"] == "anywhere"
     assert world.ns.mounted_at(world.mnt) is None
@@ -390,7 +397,11 @@ def test_signature_gone_on_a_mounted_volume_stops(world):
     os.unlink(world.in_mnt(".NFSMASTER"))
     r = world.haboot(manifest)
     assert r.returncode == 1
-    assert ".NFSMASTER missing on " + dev in message(r)
+    assert (f"the signature file .NFSMASTER is missing on {dev}, so haboot will not serve it"
+            in message(r))
+    # It stays mounted: the fix needs no mount.
+    assert (f"To fix: if {dev} holds this service's data, create the file on it after checking: "
+            f"ls {world.mnt}; touch {world.mnt}/.NFSMASTER; then run haboot again") in message(r)
     assert world.ns.mounted_at(world.mnt) is not None
 
 

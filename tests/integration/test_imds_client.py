@@ -162,7 +162,7 @@ def test_user_data_404_is_no_manifest(sim):
         r = haboot(sim, cmd, "--status-file", "/dev/null") if cmd == "run" else haboot(sim, cmd)
         assert r.returncode == 3, r.stderr
         assert "no manifest in user-data" in r.stderr
-        assert "404" in r.stderr and "-f FILE" in r.stderr
+        assert "404" in r.stderr and f"give the manifest as a FILE (haboot {cmd} FILE)" in r.stderr
     r = haboot(sim, "imds", "--user-data")
     assert r.returncode == 1
 

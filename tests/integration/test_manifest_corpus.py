@@ -8,8 +8,10 @@ tests/manifests/invalid/*    must be rejected (exit 2) with exactly the errors
                              or, for an error without a position,
                                  # expect: -: substring
                              (gzip files keep these lines in FILE.expect).
-Every printed error must be expected and every expectation printed, so a
-new spurious error or a moved position fails the test.
+Either kind may also list the warnings it must print (an integer written
+with a leading zero):    # warn: LINE:COL: substring
+Every printed error and warning must be expected and every expectation
+printed, so a new spurious message or a moved position fails the test.
 """
 import gzip
 import os
@@ -23,7 +25,7 @@ HABOOT = os.environ.get("HABOOT", os.path.join(ROOT, "build", "haboot"))
 CORPUS = os.path.join(ROOT, "tests", "manifests")
 USERDATA_MAX = 16384
 
-EXPECT_RE = re.compile(r"^# expect: (?:(\d+):(\d+)|-): (.+)$")
+EXPECT_RE = re.compile(r"^# (expect|warn): (?:(\d+):(\d+)|-): (.+)$")
 
 
 def corpus(kind):
@@ -36,9 +38,12 @@ def validate(path, stdin=None):
                           timeout=60)
 
 
-def expectations(path):
-    """(line, col, substring) triples; line and col are None for '-'."""
+def expectations(path, kind="expect"):
+    """(line, col, substring) triples of one kind ("expect": errors, "warn":
+    warnings); line and col are None for '-'."""
     if path.endswith(".gz"):
+        if not os.path.exists(path + ".expect"):
+            return []
         with open(path + ".expect", encoding="utf-8") as f:
             lines = f.read().splitlines()
     else:
@@ -46,18 +51,29 @@ def expectations(path):
             lines = f.read().decode("utf-8", "replace").splitlines()
     out = []
     for line in lines:
-        if not line.startswith("# expect:"):
+        if not (line.startswith("# expect:") or line.startswith("# warn:")):
             break
         m = EXPECT_RE.match(line)
         assert m, f"{path}: malformed expectation {line!r}"
-        out.append((int(m[1]) if m[1] else None, int(m[2]) if m[2] else None, m[3]))
+        if m[1] == kind:
+            out.append((int(m[2]) if m[2] else None, int(m[3]) if m[3] else None, m[4]))
     return out
 
 
-def matches(err, name, exp):
+def matches(err, name, exp, kind="error"):
     line, col, sub = exp
-    prefix = f"{name}:{line}:{col}: error: " if line is not None else f"{name}: error: "
+    prefix = f"{name}:{line}:{col}: {kind}: " if line is not None else f"{name}: {kind}: "
     return err.startswith(prefix) and sub in err[len(prefix):]
+
+
+def check_messages(path, stderr, kind):
+    """Every printed message of kind is expected, every expectation printed."""
+    exps = expectations(path, "expect" if kind == "error" else "warn")
+    printed = [e for e in stderr.splitlines() if f" {kind}: " in e]
+    missing = [e for e in exps if not any(matches(m, path, e, kind) for m in printed)]
+    extra = [m for m in printed if not any(matches(m, path, e, kind) for e in exps)]
+    assert not missing and not extra, (
+        f"{kind}s expected but not printed: {missing}\n{kind}s printed but not expected: {extra}")
 
 
 def test_corpus_is_large_enough():
@@ -71,22 +87,23 @@ def test_valid_manifest_validates(name):
     r = validate(path)
     assert r.returncode == 0, r.stderr.decode()
     assert b"valid haboot manifest" in r.stdout
-    assert r.stderr == b""
+    check_messages(path, r.stderr.decode("utf-8", "replace"), "warning")
+    assert " error: " not in r.stderr.decode("utf-8", "replace")
 
 
 @pytest.mark.parametrize("name", corpus("invalid"))
 def test_invalid_manifest_reports_every_expected_error(name):
     path = os.path.join(CORPUS, "invalid", name)
-    exps = expectations(path)
-    assert exps, f"{name} has no '# expect:' line"
+    assert expectations(path), f"{name} has no '# expect:' line"
     r = validate(path)
     assert r.returncode == 2
     assert r.stdout == b""
-    errors = [e for e in r.stderr.decode("utf-8", "replace").splitlines() if " error: " in e]
-    missing = [e for e in exps if not any(matches(err, path, e) for err in errors)]
-    extra = [err for err in errors if not any(matches(err, path, e) for e in exps)]
-    assert not missing and not extra, (
-        f"expected but not printed: {missing}\nprinted but not expected: {extra}")
+    check_messages(path, r.stderr.decode("utf-8", "replace"), "error")
+    check_messages(path, r.stderr.decode("utf-8", "replace"), "warning")
+
+
+def test_corpus_has_warnings_to_check():
+    assert any(expectations(os.path.join(CORPUS, "valid", n), "warn") for n in corpus("valid"))
 
 
 def test_invalid_errors_name_stdin_when_read_from_stdin():

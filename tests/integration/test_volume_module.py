@@ -245,6 +245,12 @@ def test_first_attach_of_an_available_volume(lab, naming):
     m = [m for m in inst.mounts() if m["target"] == lab.mnt]
     assert m and m[-1]["source"] == dev and m[-1]["fstype"] == "ext4", inst.mounts()
     assert os.path.exists(inst.path(os.path.join(lab.mnt, ".NFSMASTER")))
+    # How the device was proven, said once, without nested parentheses.
+    line = next(x for x in r.err.splitlines() if f"{VOL} is {dev} (" in x)
+    proof = line.split(f"{VOL} is {dev} (", 1)[1]
+    assert proof.endswith(")") and "(" not in proof and dev not in proof, line
+    assert proof == ("Xen naming: no NVMe controller claims it)" if naming == "xen" else
+                     f"NVMe namespace nvme1n1, controller serial {VOL.replace('-', '')})")
     attaches = lab.calls("AttachVolume")
     assert [(a["params"]["VolumeId"], a["params"]["InstanceId"], a["params"]["Device"],
              a["status"]) for a in attaches] == [(VOL, SELF, "/dev/sdf", 200)]

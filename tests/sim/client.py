@@ -76,6 +76,14 @@ class SimClient:
     def set_console(self, iid, output):
         return self._call("POST", f"/_sim/console/{iid}", {"output": output})
 
+    # IAM policies (sim/iam.py): enforced only once installed
+    def set_policy(self, policy, role=None, key=None):
+        """Install policy (a dict) for a role or an access key; None removes it."""
+        path = f"/_sim/policies/role/{role}" if role else f"/_sim/policies/key/{key}"
+        if policy is None:
+            return self._call("DELETE", path)
+        return self._call("POST", path, policy)
+
     # request log
     def requests(self, service=None, action=None, since=0):
         q = {k: v for k, v in (("service", service), ("action", action), ("since", since)) if v}

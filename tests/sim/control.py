@@ -3,7 +3,7 @@ import json
 import re
 import urllib.parse
 
-from . import ec2, lifecycle
+from . import ec2, iam, lifecycle
 
 
 def _json(handler, status, obj):
@@ -82,6 +82,8 @@ def route(st, m, path, doc, q):
             return st.dump()["volumes"][arg]
         if head == "lifecycle" and arg:
             return lifecycle.control(st, m, arg, doc)
+        if head == "policies":
+            return iam.control(st, m, arg, doc)
         if head == "console" and arg:
             if m == "POST":
                 st.set_console(arg, doc.get("output"), doc.get("output_b64"))

@@ -10,7 +10,7 @@ import time
 import urllib.parse
 import uuid
 
-from . import control, ec2, imds, params, query_services, route53, sigv4, xmlout
+from . import control, ec2, iam, imds, params, query_services, route53, sigv4, xmlout
 from .errors import AwsError, DropConnection
 from .httpbase import BaseHandler
 from .state import FAULT_KINDS
@@ -219,6 +219,7 @@ class Handler(BaseHandler):
                                                   "Member must not be null")
         if st.denied(cred, f"{IAM_PREFIX[service]}:{action}"):
             raise _denied(service, action, cred, st)
+        iam.authorize(st, cred, service, action, p, hit, body)  # only with a policy installed
         stale = self.apply_faults(service, action)
         with st.lock:
             if service == "ec2":

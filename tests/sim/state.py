@@ -17,6 +17,8 @@ import threading
 import time
 import uuid
 
+from . import iam
+
 STATIC_CREDS = {"access_key": "AKIDEXAMPLE",
                 "secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 
@@ -155,14 +157,19 @@ class State:
             for name, spec in d.get("asgs", {}).items():
                 self._seed_asg(name, spec)
             for c in d.get("credentials", []):
-                _check_keys(c, {"access_key", "secret_key", "session_token", "expiration", "deny"},
-                            "credentials")
+                _check_keys(c, {"access_key", "secret_key", "session_token", "expiration", "deny",
+                                "policy"}, "credentials")
                 cred = {"deny": [], **c}
+                if c.get("policy") is not None:
+                    cred["policy"] = iam.check_policy(c["policy"])
                 if isinstance(cred.get("expiration"), str):
                     cred["expiration"] = _parse_time(cred["expiration"])
                 self.credentials[c["access_key"]] = cred
             for name, spec in d.get("roles", {}).items():
-                _check_keys(spec, {"deny"}, "role")
+                _check_keys(spec, {"deny", "policy"}, "role")
+                spec = dict(spec)
+                if spec.get("policy") is not None:
+                    spec["policy"] = iam.check_policy(spec["policy"])
                 self.roles.setdefault(name, {"deny": []}).update(spec)
             for iid, text in d.get("console", {}).items():
                 self.set_console(iid, text)
@@ -200,6 +207,8 @@ class State:
             if iid not in self.asgs[spec["asg"]]["instances"]:
                 self.asgs[spec["asg"]]["instances"].append(iid)
         inst.update(spec)
+        if inst["asg"]:  # Auto Scaling tags its instances (aws: keys: nobody else can)
+            inst["tags"] = {**inst["tags"], "aws:autoscaling:groupName": inst["asg"]}
 
     def _seed_volume(self, vid, spec):
         _check_keys(spec, VOLUME_KEYS, f"volume {vid}")
@@ -280,6 +289,8 @@ class State:
                 asg["instances"].append(iid)
             if iid in self.instances:
                 self.instances[iid]["asg"] = name
+                self.instances[iid]["tags"] = {**self.instances[iid]["tags"],
+                                               "aws:autoscaling:groupName": name}
         hooks = spec.get("hooks", {})
         if isinstance(hooks, list):
             hooks = {h: {} for h in hooks}

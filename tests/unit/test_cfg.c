@@ -168,24 +168,51 @@ test_bool(void **state)
 static void
 test_int(void **state)
 {
-	struct fx *f = load("ttl: 60\noct: 010\nq: \"60\"\nbig: 99999999999999999999\nneg: -1\n"
+	struct fx *f = load("ttl: 60\nq: \"60\"\nbig: 99999999999999999999\nneg: -1\n"
 	    "f: 1.5\n");
 	long long v = -7;
 	(void)state;
 
 	assert_int_equal(cfg_int(&f->c, f->root, "ttl", true, 0, 86400, &v), CFG_OK);
 	assert_int_equal(v, 60);
-	assert_int_equal(cfg_int(&f->c, f->root, "oct", true, 0, 86400, &v), CFG_OK);
-	assert_int_equal(v, 8);
-	assert_int_equal(f->d.errors, 0);
+	assert_int_equal(f->d.n, 0);
 	assert_int_equal(cfg_int(&f->c, f->root, "q", true, 0, 86400, &v), CFG_BAD);
-	only_msg(f, "not a string: remove the quotes", 3, 4);
+	only_msg(f, "not a string: remove the quotes", 2, 4);
 	assert_int_equal(cfg_int(&f->c, f->root, "big", true, 0, 86400, &v), CFG_BAD);
 	assert_int_equal(cfg_int(&f->c, f->root, "neg", true, 0, 86400, &v), CFG_BAD);
 	assert_non_null(strstr(f->d.msgs[2].text, "between 0 and 86400, not -1"));
 	assert_int_equal(cfg_int(&f->c, f->root, "f", true, 0, 86400, &v), CFG_BAD);
 	assert_int_equal(f->d.errors, 4);
+	assert_int_equal(v, 60);
+	unload(f);
+}
+
+/* YAML 1.1 reads 010 as 8 and 1:30 as 90, as editors do: kept, but said
+ * where it was written.  08 is no number at all. */
+static void
+test_int_surprises(void **state)
+{
+	struct fx *f = load("oct: 010\nsexa: 1:30\nzero: 0\nbad: 08\nquoted: \"010\"\n");
+	long long v = -7;
+	(void)state;
+
+	assert_int_equal(cfg_int(&f->c, f->root, "oct", true, 0, 86400, &v), CFG_OK);
 	assert_int_equal(v, 8);
+	assert_int_equal(f->d.errors, 0);
+	only_msg(f, "oct: 010 is read as 8: YAML 1.1", 1, 6);
+	assert_true(f->d.msgs[0].is_warning);
+	assert_non_null(strstr(f->d.msgs[0].text, "write 8 to keep that value, or 10 if you meant"));
+	assert_int_equal(cfg_int(&f->c, f->root, "sexa", true, 0, 86400, &v), CFG_OK);
+	assert_int_equal(v, 90);
+	assert_non_null(strstr(f->d.msgs[1].text, "sexa: 1:30 is read as 90"));
+	assert_int_equal(cfg_int(&f->c, f->root, "zero", true, 0, 86400, &v), CFG_OK);
+	assert_int_equal(f->d.n, 2);
+	assert_int_equal(cfg_int(&f->c, f->root, "bad", true, 0, 86400, &v), CFG_BAD);
+	assert_non_null(strstr(f->d.msgs[2].text, "bad: 08 is not a number in YAML 1.1"));
+	assert_int_equal(cfg_int(&f->c, f->root, "quoted", true, 0, 86400, &v), CFG_BAD);
+	assert_non_null(strstr(f->d.msgs[3].text, "remove the quotes"));
+	assert_int_equal(f->d.warnings, 2);
+	assert_int_equal(f->d.errors, 2);
 	unload(f);
 }
 
@@ -351,6 +378,7 @@ main(void)
 		cmocka_unit_test(test_enum),
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test(test_int),
+		cmocka_unit_test(test_int_surprises),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_strlist),
 		cmocka_unit_test(test_strmap),

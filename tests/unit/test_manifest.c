@@ -54,7 +54,7 @@ test_example_file(void **state)
 	(void)state;
 
 	diag_init(&d, EXAMPLE);
-	m = manifest_load_file(EXAMPLE, &d);
+	m = manifest_load_file(EXAMPLE, &d, NULL);
 	if (m == NULL) {
 		diag_print(&d, stderr);
 		fail_msg("%s does not parse", EXAMPLE);
@@ -339,7 +339,12 @@ test_modules_list(void **state)
 		    "  - volume: {id: vol-0123abcd, device: /dev/sdg}\n", "appears twice"},
 		{"version: 1\nname: db\nmodules:\n  - volum: {}\n", "did you mean \"volume\""},
 		{"version: 1\nname: db\nmodules:\n  - {volume: {}, filesystem: {}}\n",
-		    "one module name with its settings"},
+		    "module filesystem sits in the same modules entry as volume"},
+		{"version: 1\nname: db\nmodules:\n  - volume:\n    id: vol-0123abcd\n",
+		    "\"id\" is level with \"volume\" (column 5)"},
+		{"version: 1\nname: db\nmodules:\n  - volume:\n      id: vol-0123abcd\n"
+		    "    device: /dev/sdf\n", "indent it to column 7, with volume's other settings"},
+		{"version: 1\nname: db\nmodules:\n  - [volume]\n", "one module name with its settings"},
 		{"version: 1\nname: db\nmodules:\n  - volume: [a]\n", "must be a mapping"},
 		{"- a\n- b\n", "must be a mapping"},
 	};
@@ -392,7 +397,12 @@ test_binary_and_unreadable(void **state)
 	diag_free(&d);
 
 	diag_init(&d, "/nonexistent/m.yaml");
-	assert_null(manifest_load_file("/nonexistent/m.yaml", &d));
+	{
+		bool unreadable = false;
+
+		assert_null(manifest_load_file("/nonexistent/m.yaml", &d, &unreadable));
+		assert_true(unreadable);
+	}
 	assert_true(has_msg(&d, "cannot read"));
 	diag_free(&d);
 

@@ -9,7 +9,7 @@ static void
 test_set_arg(void **state)
 {
 	struct metadata md;
-	const char *why = NULL;
+	char *why = NULL;
 	(void)state;
 
 	md_init(&md);
@@ -17,30 +17,140 @@ test_set_arg(void **state)
 	assert_string_equal(md_get(&md, "instance-id"), "i-0abc");
 	assert_string_equal(md_origin(&md, "instance-id"), "--metadata");
 	/* A value may hold '=' and may be empty. */
-	assert_int_equal(md_set_arg(&md, "user-tag=a=b", &why), 0);
-	assert_string_equal(md_get(&md, "user-tag"), "a=b");
-	assert_int_equal(md_set_arg(&md, "empty=", &why), 0);
-	assert_string_equal(md_get(&md, "empty"), "");
+	assert_int_equal(md_set_arg(&md, "local-hostname=a=b", &why), 0);
+	assert_string_equal(md_get(&md, "local-hostname"), "a=b");
+	assert_int_equal(md_set_arg(&md, "mac=", &why), 0);
+	assert_string_equal(md_get(&md, "mac"), "");
 	/* The last value wins. */
 	assert_int_equal(md_set_arg(&md, "instance-id=i-0def", &why), 0);
 	assert_string_equal(md_get(&md, "instance-id"), "i-0def");
 
-	static const char *const bad[] = {"instance-id", "=x", "bad key=x", "k\n=x", "", "a.b=c"};
+	static const char *const bad[] = {"instance-id", "=x", "bad key=x", "k\n=x", "", "a.b=c",
+	    "user-tag=x", "zone=us-west-2a"};
 	for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++) {
 		why = NULL;
 		if (md_set_arg(&md, bad[i], &why) != -1)
 			fail_msg("accepted \"%s\"", bad[i]);
 		assert_non_null(why);
+		free(why);
 	}
 	assert_null(md_get(&md, "bad key"));
 	md_free(&md);
+}
+
+/* A key haboot never reads is a typo: refused with the known keys and, when
+ * one is close, a did-you-mean. */
+static void
+test_unknown_keys(void **state)
+{
+	static const char *const cases[][2] = {
+		{"zone", "did you mean \"az\"?"},
+		{"instance_id", "did you mean \"instance-id\"?"},
+		{"local-ipv6", "did you mean \"local-ipv4\"?"},
+		{"regoin", "did you mean \"region\"?"},
+		{"private-ip", "did you mean \"local-ipv4\"?"},
+		{"flavour", "(known: az, "},
+	};
+	char *why;
+	(void)state;
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+		why = NULL;
+		assert_int_equal(md_check_key(cases[i][0], &why), -1);
+		if (strstr(why, cases[i][1]) == NULL || strstr(why, "instance-id") == NULL)
+			fail_msg("%s: \"%s\" lacks \"%s\"", cases[i][0], why, cases[i][1]);
+		free(why);
+	}
+	assert_int_equal(md_check_key("placement/availability-zone", &why), 0);
+	assert_int_equal(md_check_key("ip", &why), 0);
+}
+
+static void
+test_region_of_az(void **state)
+{
+	static const char *const good[][2] = {
+		{"us-west-2a", "us-west-2"}, {"eu-central-1b", "eu-central-1"},
+		{"us-gov-west-1a", "us-gov-west-1"}, {"us-west-2-lax-1a", "us-west-2"},
+		{"ap-southeast-4c", "ap-southeast-4"},
+	};
+	static const char *const bad[] = {"us-west-2", "uswest2a", "2a", "US-west-2a", "us--2a", ""};
+	char *r;
+	(void)state;
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(good); i++) {
+		assert_int_equal(md_region_of_az(good[i][0], &r), 0);
+		assert_string_equal(r, good[i][1]);
+		free(r);
+	}
+	for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++)
+		if (md_region_of_az(bad[i], &r) != -1)
+			fail_msg("took \"%s\" for a zone", bad[i]);
+}
+
+/* The region: --metadata region, else the given az's, else AWS_REGION, else
+ * AWS_DEFAULT_REGION; the default zone then lies in it. */
+static void
+test_settle_region(void **state)
+{
+	struct metadata md;
+	char *why = NULL, *warn = NULL;
+	(void)state;
+
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_DEFAULT_REGION");
+	md_init(&md);
+	md.offline_defaults = 1;
+	assert_int_equal(md_settle_region(&md, true, &why, &warn), 0);
+	assert_string_equal(md_get(&md, "region"), "us-east-1");
+	assert_string_equal(md_origin(&md, "region"), "default");
+	md_free(&md);
+
+	setenv("AWS_DEFAULT_REGION", "eu-west-1", 1);
+	md_init(&md);
+	md.offline_defaults = 1;
+	assert_int_equal(md_settle_region(&md, true, &why, &warn), 0);
+	assert_null(warn);
+	assert_string_equal(md_get(&md, "region"), "eu-west-1");
+	assert_string_equal(md_origin(&md, "region"), "AWS_DEFAULT_REGION");
+	assert_string_equal(md_get(&md, "az"), "eu-west-1a");
+	assert_string_equal(md_origin(&md, "az"), "default");
+	md_free(&md);
+
+	setenv("AWS_REGION", "eu-north-1", 1);
+	md_init(&md);
+	assert_int_equal(md_settle_region(&md, true, &why, &warn), 0);
+	assert_string_equal(md_get(&md, "region"), "eu-north-1");
+	assert_string_equal(md_origin(&md, "region"), "AWS_REGION");
+	md_free(&md);
+
+	/* The zone given beats the environment, which is then named in a warning. */
+	md_init(&md);
+	assert_int_equal(md_set_arg(&md, "az=us-west-2b", &why), 0);
+	assert_int_equal(md_settle_region(&md, true, &why, &warn), 0);
+	assert_string_equal(md_get(&md, "region"), "us-west-2");
+	assert_string_equal(md_origin(&md, "region"), "from az us-west-2b");
+	assert_non_null(warn);
+	assert_non_null(strstr(warn, "AWS_REGION=eu-north-1"));
+	free(warn);
+	md_free(&md);
+
+	/* A region and a zone given that disagree are an error. */
+	md_init(&md);
+	assert_int_equal(md_set_arg(&md, "az=us-west-2b", &why), 0);
+	assert_int_equal(md_set_arg(&md, "region=eu-west-1", &why), 0);
+	assert_int_equal(md_settle_region(&md, true, &why, &warn), -1);
+	assert_non_null(strstr(why, "lies in region us-west-2, not in region eu-west-1"));
+	free(why);
+	md_free(&md);
+	unsetenv("AWS_REGION");
+	unsetenv("AWS_DEFAULT_REGION");
 }
 
 static void
 test_aliases(void **state)
 {
 	struct metadata md;
-	const char *why;
+	char *why = NULL;
 	(void)state;
 
 	md_init(&md);
@@ -117,7 +227,7 @@ test_file_origin(void **state)
 {
 	char *dir = unit_tmpdir(), *path = unit_path(dir, "md.env"), *why = NULL;
 	struct metadata md;
-	const char *w;
+	char *w = NULL;
 	(void)state;
 
 	unit_write(path, "instance-id=i-file\n");
@@ -152,7 +262,8 @@ test_file_json(void **state)
 	static const char *const bad[][2] = {
 		{"{\"instance-id\": 5}", "\"instance-id\" is not a string"},
 		{"{\"instance-id\": \"i-1\"", "not a JSON object"},
-		{"{\"a\": {\"b\": \"c\"}}", "\"a\" is not a string"},
+		{"{\"mac\": {\"b\": \"c\"}}", "\"mac\" is not a string"},
+		{"{\"zone\": \"us-west-2a\"}", "unknown metadata key \"zone\": did you mean \"az\"?"},
 	};
 	for (size_t i = 0; i < HB_ARRAY_LEN(bad); i++) {
 		unit_write(path, bad[i][0]);
@@ -200,7 +311,7 @@ static void
 test_live_and_defaults(void **state)
 {
 	struct metadata md;
-	const char *why;
+	char *why = NULL;
 	(void)state;
 
 	md_init(&md);
@@ -234,6 +345,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_set_arg),
+		cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_region_of_az),
+		cmocka_unit_test(test_settle_region),
 		cmocka_unit_test(test_aliases),
 		cmocka_unit_test(test_file_key_value),
 		cmocka_unit_test(test_file_error_line),

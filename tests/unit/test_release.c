@@ -31,7 +31,7 @@ test_release_defaults_and_keys(void **state)
 	assert_non_null(m);
 	assert_int_equal(m->release.on, RELEASE_ON_LIFECYCLE | RELEASE_ON_SPOT);
 	assert_int_equal(m->release.timeout_ms, 3 * 60 * 1000);
-	assert_int_equal(m->release.heartbeat_ms, 60 * 1000);
+	assert_int_equal(m->release.heartbeat_ms, 20 * 1000);
 	assert_null(m->release.hook_name);
 	manifest_free(m);
 	diag_free(&d);

@@ -1,4 +1,5 @@
 /* test_status.c: the run report `haboot status` and monitoring read. */
+#include <errno.h>
 #include <json-c/json.h>
 
 #include "unit.h"
@@ -127,24 +128,37 @@ test_write_read_round_trip(void **state)
 	unit_rmtree(dir);
 }
 
+/* Reads a report through the API the watch engine uses; prints it. */
+static char *
+show(const char *path, bool json, struct status_report *r)
+{
+	char *out = NULL, *why = NULL;
+	size_t outlen = 0;
+	FILE *f;
+
+	if (status_load(path, r, &why) != 0)
+		fail_msg("status_load %s: %s", path, why);
+	f = open_memstream(&out, &outlen);
+	assert_non_null(f);
+	status_show(r, json, f);
+	fclose(f);
+	return out;
+}
+
 static void
 test_show_text(void **state)
 {
-	char *dir = unit_tmpdir(), *path = unit_path(dir, "status.json"), *why = NULL;
+	char *dir = unit_tmpdir(), *path = unit_path(dir, "status.json");
 	struct run_status st;
 	struct mod_result mods[2];
+	struct status_report r;
 	struct kv facts;
-	char *out = NULL;
-	size_t outlen = 0;
-	FILE *f;
+	char *out;
 	(void)state;
 
 	sample(&st, mods, &facts);
 	assert_int_equal(status_write(&st, path), 0);
-	f = open_memstream(&out, &outlen);
-	assert_non_null(f);
-	assert_int_equal(status_show(path, false, f, &why), 0);
-	fclose(f);
+	out = show(path, false, &r);
 	assert_non_null(strstr(out, "service   nfs\n"));
 	assert_non_null(strstr(out, "instance  i-0123\n"));
 	assert_non_null(strstr(out, "outcome   failed\n"));
@@ -153,65 +167,189 @@ test_show_text(void **state)
 	assert_non_null(strstr(out, "\nvolume       ok            1m30s  attached vol-1 as /dev/nvme1n1\n"));
 	assert_non_null(strstr(out, "\nfilesystem   failed        250ms  signature"));
 	assert_non_null(strstr(out, "volume.device"));
+	/* What the watch engine reads: the verdict and the facts. */
+	assert_int_equal(status_judge(&r), SV_FAILED);
+	assert_string_equal(status_report_fact(&r, FACT_VOLUME_DEVICE), "/dev/nvme1n1");
+	assert_string_equal(status_report_fact(&r, FACT_FS_MOUNTPOINT), "/mnt/nfs");
+	assert_null(status_report_fact(&r, FACT_ROUTE53_NAME));
+	assert_int_equal(r.nmods, 2);
+	assert_string_equal(r.mods[1].state, "failed");
+	assert_true(r.mods[0].changed);
 	free(out);
 
 	/* --json prints the file as it is. */
-	out = NULL;
-	f = open_memstream(&out, &outlen);
-	assert_int_equal(status_show(path, true, f, &why), 0);
-	fclose(f);
+	status_report_free(&r);
+	out = show(path, true, &r);
 	char *file = unit_slurp(path);
 	assert_string_equal(out, file);
 	free(file);
 	free(out);
+	status_report_free(&r);
 	kv_free(&facts);
 	free(path);
 	unit_rmtree(dir);
 }
 
+/* running, judged now: this process is alive; a dead pid or another boot's
+ * report is a run that never finished. */
+static void
+test_judge(void **state)
+{
+	char *dir = unit_tmpdir(), *path = unit_path(dir, "status.json"), *text;
+	struct run_status st;
+	struct mod_result mods[2];
+	struct status_report r;
+	struct kv facts;
+	(void)state;
+
+	sample(&st, mods, &facts);
+	st.finished = 0;
+	st.outcome = "running";
+	assert_int_equal(status_write(&st, path), 0);
+	free(show(path, false, &r));
+	assert_int_equal(r.pid, (long long)getpid());
+	assert_int_equal(status_judge(&r), SV_RUNNING);
+	status_report_free(&r);
+
+	unit_write(path, "{\"outcome\": \"running\", \"pid\": 2147483646}");
+	free(show(path, false, &r));
+	assert_int_equal(status_judge(&r), SV_INTERRUPTED);
+	status_report_free(&r);
+
+	text = xasprintf("{\"outcome\": \"running\", \"pid\": %ld, \"boot_id\": \"another-boot\"}",
+	    (long)getpid());
+	unit_write(path, text);
+	free(text);
+	char *out = show(path, false, &r);
+	assert_int_equal(status_judge(&r), SV_INTERRUPTED);
+	assert_non_null(strstr(out, "outcome   interrupted"));
+	free(out);
+	status_report_free(&r);
+
+	unit_write(path, "{\"outcome\": \"ok\"}");
+	free(show(path, false, &r));
+	assert_int_equal(status_judge(&r), SV_OK);
+	status_report_free(&r);
+	kv_free(&facts);
+	free(path);
+	unit_rmtree(dir);
+}
+
+/* The standard layout: the report, a link to it, a history of the last
+ * STATUS_HISTORY_KEEP finished runs (a running one is not history). */
+static void
+test_save_layout_and_history(void **state)
+{
+	char *dir = unit_tmpdir(), *sdir = unit_path(dir, "var/lib/haboot");
+	char *link = unit_path(dir, "run/haboot/status.json"), *why = NULL, *hist, *text, target[512];
+	struct run_status st;
+	struct mod_result mods[2];
+	struct kv facts;
+	ssize_t n;
+	(void)state;
+
+	sample(&st, mods, &facts);
+	/* An older version's report where the link goes is replaced by the link. */
+	char *rundir = unit_path(dir, "run/haboot");
+	assert_int_equal(mkdir_p(rundir, 0755), 0);
+	free(rundir);
+	unit_write(link, "{\"outcome\": \"old\"}");
+	st.finished = 0;
+	st.outcome = "running";
+	if (status_save_at(&st, sdir, link, &why) != 0)
+		fail_msg("%s", why);
+	n = readlink(link, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	char *report = unit_path(sdir, "status.json");
+	assert_string_equal(target, report);
+	hist = unit_path(sdir, "history");
+	assert_false(unit_exists(hist));
+
+	for (int i = 0; i < STATUS_HISTORY_KEEP + 3; i++) {
+		st.started = 1795697666000LL + i * 60000LL;
+		st.finished = st.started + 1000;
+		st.outcome = i % 2 ? "failed" : "ok";
+		if (status_save_at(&st, sdir, link, &why) != 0)
+			fail_msg("%s", why);
+	}
+	assert_int_equal(unit_count_entries(hist), STATUS_HISTORY_KEEP);
+	/* The oldest went; the newest is there, named by its start and outcome. */
+	char *oldest = unit_path(hist, "20261126T125426.000Z-ok.json");
+	char *newest = unit_path(hist, "20261126T130626.000Z-ok.json");
+	assert_false(unit_exists(oldest));
+	assert_true(unit_exists(newest));
+	text = unit_slurp(link);
+	assert_non_null(strstr(text, "\"outcome\": \"ok\""));
+	free(text);
+
+	FILE *f = open_memstream(&text, &(size_t){0});
+	assert_int_equal(status_show_history(hist, f, &why), 0);
+	fclose(f);
+	assert_non_null(strstr(text, "2026-11-26T13:06:26.000Z ok"));
+	assert_null(strstr(text, "12:54:26"));
+	free(text);
+	free(oldest);
+	free(newest);
+	free(report);
+	free(hist);
+	free(link);
+	free(sdir);
+	kv_free(&facts);
+	unit_rmtree(dir);
+}
+
+/* A status file that is a device (/dev/null) is written to, never replaced. */
+static void
+test_device_path_is_not_replaced(void **state)
+{
+	struct run_status st;
+	struct mod_result mods[2];
+	struct kv facts;
+	struct stat sb;
+	(void)state;
+
+	sample(&st, mods, &facts);
+	assert_int_equal(status_write(&st, "/dev/null"), 0);
+	assert_int_equal(stat("/dev/null", &sb), 0);
+	assert_true(S_ISCHR(sb.st_mode));
+	kv_free(&facts);
+}
+
 static void
 test_show_errors(void **state)
 {
-	char *dir = unit_tmpdir(), *path = unit_path(dir, "status.json"), *why = NULL;
-	FILE *f = fopen("/dev/null", "w");
+	char *dir = unit_tmpdir(), *path = unit_path(dir, "status.json"), *why = NULL, *out;
+	struct status_report r;
 	(void)state;
 
-	assert_non_null(f);
-	assert_int_equal(status_show(path, false, f, &why), -1);
-	assert_non_null(strstr(why, "no status yet"));
+	assert_int_equal(status_load(path, &r, &why), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_non_null(strstr(why, "no report yet"));
 	assert_true(str_starts(why, path));
 	free(why);
 	why = NULL;
 	unit_write(path, "{\"service\": \"nfs\", ");
-	assert_int_equal(status_show(path, false, f, &why), -1);
+	assert_int_equal(status_load(path, &r, &why), -1);
+	assert_int_not_equal(errno, ENOENT);
 	assert_non_null(strstr(why, "not a haboot status file"));
 	free(why);
 	why = NULL;
 	unit_write(path, "[1, 2]");
-	assert_int_equal(status_show(path, true, f, &why), -1);
+	assert_int_equal(status_load(path, &r, &why), -1);
 	free(why);
 	why = NULL;
 	/* Odd but valid JSON shows what it can, without crashing. */
 	unit_write(path, "{\"modules\": [1, \"x\", {\"name\": 5, \"duration_ms\": \"y\"}], "
 	    "\"facts\": {\"a\": 1}}");
-	assert_int_equal(status_show(path, false, f, &why), 0);
-	fclose(f);
-	/* A fact that is JSON null prints as "-", never as "(null)" (UB in printf). */
+	free(show(path, false, &r));
+	status_report_free(&r);
+	/* A fact that is JSON null is left out, never printed through "%s" as NULL. */
 	unit_write(path, "{\"facts\": {\"volume.previous_owner\": null}}");
-	f = tmpfile();
-	assert_non_null(f);
-	assert_int_equal(status_show(path, false, f, &why), 0);
-	{
-		char out[2048] = "";
-		size_t n;
-
-		rewind(f);
-		n = fread(out, 1, sizeof(out) - 1, f);
-		out[n] = '\0';
-		assert_non_null(strstr(out, "volume.previous_owner"));
-		assert_null(strstr(out, "(null)"));
-	}
-	fclose(f);
+	out = show(path, false, &r);
+	assert_null(strstr(out, "(null)"));
+	free(out);
+	status_report_free(&r);
 	free(path);
 	unit_rmtree(dir);
 }
@@ -234,6 +372,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_read_round_trip),
 		cmocka_unit_test(test_show_text),
+		cmocka_unit_test(test_judge),
+		cmocka_unit_test(test_save_layout_and_history),
+		cmocka_unit_test(test_device_path_is_not_replaced),
 		cmocka_unit_test(test_show_errors),
 		cmocka_unit_test(test_state_names),
 	};

@@ -291,17 +291,54 @@ test_syntax_error_position(void **state)
 	struct ynode *root = parse("a: 1\nb: [1, 2\nc: 3\n", &d);
 	(void)state;
 
+	/* An unclosed "[": said at the bracket, with the fix. */
 	assert_null(root);
 	assert_int_equal(d.errors, 1);
-	assert_true(has_msg(&d, "YAML syntax"));
-	assert_true(d.msgs[0].line >= 2);
+	assert_true(has_msg(&d, "this \"[\" is not closed"));
+	assert_int_equal(d.msgs[0].line, 2);
+	assert_int_equal(d.msgs[0].col, 4);
 	diag_free(&d);
 
 	root = parse("a: 1\n  b: 2\n", &d);
 	assert_null(root);
-	assert_true(has_msg(&d, "YAML syntax"));
+	assert_true(has_msg(&d, "\"b\" is indented more than \"a\" on line 1"));
 	assert_int_equal(d.msgs[0].line, 2);
+	assert_int_equal(d.msgs[0].col, 3);
 	diag_free(&d);
+}
+
+/* libyaml's messages, translated: what went wrong, how to fix it, and the
+ * line where the mistake is (not where libyaml noticed it). */
+static void
+test_syntax_errors_explained(void **state)
+{
+	static const struct {
+		const char *text, *says;
+		int line, col;
+	} cases[] = {
+		{"a:\n  b: 1\n c: 2\n", "mis-indented key \"c\" at column 2: indent it to column 3 "
+		    "to put it beside \"b\" (line 2), or to column 1 beside \"a\" (line 1)", 3, 2},
+		{"a:\n\tb: 1\n", "a tab character: YAML indents with spaces only", 2, 1},
+		{"a:\n  b: 1\n  \tc: 2\n", "a tab character", 3, 3},
+		{"a:\n  b c\n  d: 1\n", "\"b c\" is not a \"key: value\" pair", 2, 3},
+		{"a: x: y\n", "the value of \"a\" holds \": \": quote the value", 1, 5},
+		{"a: \"x\nb: 1\n", "this quoted string is never closed", 1, 4},
+		{"a: {b: 1\nc: 2\n", "this \"{\" is not closed", 1, 4},
+	};
+	(void)state;
+
+	for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+		struct diag d;
+
+		assert_null(parse(cases[i].text, &d));
+		if (d.n != 1 || strstr(d.msgs[0].text, cases[i].says) == NULL)
+			fail_msg("case %zu: \"%s\" does not say \"%s\"", i, d.n ? d.msgs[0].text : "",
+			    cases[i].says);
+		if (d.msgs[0].line != cases[i].line || d.msgs[0].col != cases[i].col)
+			fail_msg("case %zu: at %d:%d, not %d:%d", i, d.msgs[0].line, d.msgs[0].col,
+			    cases[i].line, cases[i].col);
+		diag_free(&d);
+	}
 }
 
 static void
@@ -373,6 +410,7 @@ main(void)
 		cmocka_unit_test(test_anchors_aliases_tags_merge_rejected),
 		cmocka_unit_test(test_bad_keys_and_documents),
 		cmocka_unit_test(test_syntax_error_position),
+		cmocka_unit_test(test_syntax_errors_explained),
 		cmocka_unit_test(test_nesting_limit),
 		cmocka_unit_test(test_kind_names),
 	};
