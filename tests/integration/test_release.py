@@ -343,3 +343,20 @@ def test_without_the_trigger_a_spot_notice_is_not_acted_on(make_lab):
     time.sleep(7)  # more than one look (every 5 s)
     assert lab.release_report() is None and lab.mounted()
     assert w.stop() == 0
+
+
+def test_by_hand_with_the_hook_s_token_answers_that_action(make_lab):
+    """Maintenance tooling that got the hook's notification passes its token;
+    the release then completes that very action."""
+    lab = make_lab()
+    lab.run()
+    lab.c.group_terminates(A)
+    [action] = lab.c.lifecycle_actions(A)
+    r = lab.haboot("release", "--lifecycle-token", action["token"], "--reason", "refresh")
+    assert r.returncode == 0, r.stderr
+    rel = lab.release_report()
+    assert rel["state"] == "released" and rel["reason"] == "refresh", rel
+    [complete] = lab.calls("autoscaling", "CompleteLifecycleAction")
+    assert complete["params"]["LifecycleActionToken"] == action["token"]
+    assert "InstanceId" not in complete["params"]
+    assert lab.c.lifecycle_actions(A) == []
