@@ -855,6 +855,16 @@ release_permissions(const struct manifest *m, struct iam_policy *p)
 
 /* ---- haboot status ------------------------------------------------------------ */
 
+bool
+release_recorded(const char *status_path)
+{
+	json_object *rel = recorded_release(status_path);
+	bool yes = jget(rel, "state") != NULL;
+
+	json_object_put(rel);
+	return yes;
+}
+
 void
 release_status_show(const char *status_path, FILE *out)
 {

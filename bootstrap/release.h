@@ -60,6 +60,8 @@ void release_listener_free(struct release_listener *L);
 struct iam_policy;
 void release_permissions(const struct manifest *m, struct iam_policy *p);
 
+/* Whether the status file records a release (done, under way or stopped). */
+bool release_recorded(const char *status_path);
 /* For `haboot status`: the release recorded in a status file, as lines. */
 void release_status_show(const char *status_path, FILE *out);
 
