@@ -8,7 +8,7 @@ MANDIR  ?= $(PREFIX)/share/man
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 
 CC      ?= cc
-PKGS     = libcurl json-c yaml-0.1 expat openssl zlib
+PKGS     = libcurl json-c yaml-0.1 expat zlib
 WARN     = -Wall -Wextra -Werror -Wformat-security -Wvla -Wshadow
 CFLAGS  ?= -O2 -g
 # Includes name their layer: "aws/imds.h", "manifest/cfg.h", "volume/device.h".
@@ -70,10 +70,14 @@ $(B)/haboot: $(OBJS)
 	@$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(LIBS)
 
 # Fully static binary: a minimal libcurl from Debian's own source (HTTP/HTTPS,
-# OpenSSL) because Debian's libcurl.a needs libraries that ship no .a.
-CURL_PREFIX = $(CURDIR)/$(B)/curl
-STATIC_LIBS = $(CURL_PREFIX)/lib/libcurl.a $(shell pkg-config --static --libs json-c yaml-0.1 expat openssl 2>/dev/null) -lz -pthread
+# mbed TLS) because Debian's libcurl.a needs libraries that ship no .a, and
+# OpenSSL 3 would be two thirds of the binary (scripts/build-static-curl.sh).
+# One section per function, and the link drops the ones nothing calls.
+CURL_PREFIX = $(CURDIR)/$(B)/curl-min
+STATIC_LIBS = $(CURL_PREFIX)/lib/libcurl.a -lmbedtls -lmbedx509 -lmbedcrypto \
+	$(shell pkg-config --static --libs json-c yaml-0.1 expat 2>/dev/null) -lz -pthread
 STATIC_OBJS = $(SRCS:%.c=$(B)/static/%.o) $(GEN_SRCS:%.c=$(B)/static/%.o)
+STATIC_CFLAGS = -ffunction-sections -fdata-sections
 
 $(CURL_PREFIX)/lib/libcurl.a:
 	scripts/build-static-curl.sh $(CURL_PREFIX)
@@ -81,12 +85,12 @@ $(CURL_PREFIX)/lib/libcurl.a:
 $(B)/static/%.o: %.c $(HDRS) $(CURL_PREFIX)/lib/libcurl.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (static)"
-	@$(CC) -std=c11 $(WARN) $(CFLAGS) $(CPPFLAGS) -I$(CURL_PREFIX)/include -DCURL_STATICLIB -c -o $@ $<
+	@$(CC) -std=c11 $(WARN) $(CFLAGS) $(STATIC_CFLAGS) $(CPPFLAGS) -I$(CURL_PREFIX)/include -DCURL_STATICLIB -c -o $@ $<
 
 $(B)/haboot-static: $(STATIC_OBJS)
 	@# glibc warns that getaddrinfo & co. need NSS at run time: IP literals,
 	@# localhost and /etc/hosts resolve without it, so the warnings are filtered.
-	@$(CC) -static -o $@ $(STATIC_OBJS) $(STATIC_LIBS) > $(B)/static-link.log 2>&1 || \
+	@$(CC) -static -Wl,--gc-sections -o $@ $(STATIC_OBJS) $(STATIC_LIBS) > $(B)/static-link.log 2>&1 || \
 	    { cat $(B)/static-link.log; rm -f $@; exit 1; }
 	@grep -v -e 'statically linked applications requires at runtime' -e 'in function' \
 	    $(B)/static-link.log || true

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The seed's approach, for bench/run.py: the user-data script of
-# shared/reference/serving-nfs-on-ec2.txt, AWS part only (describe, attach,
+# "Serving NFS on Amazon EC2" (docs/reference-setup.md), AWS part only (describe, attach,
 # describe until attached, Route53 change), one /usr/bin/aws process per call.
 # Changes from the original, all needed to aim it at the local simulator:
 # IMDSv2 (token) instead of IMDSv1 curls, --endpoint-url on every aws call,

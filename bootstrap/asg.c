@@ -1,7 +1,9 @@
 /* asg.c: Auto Scaling calls about this instance (see asg.h). */
 #include "asg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "aws/aws.h"
 #include "aws/xml.h"
@@ -44,38 +46,80 @@ asg_call(struct hb_ctx *ctx, struct asg_call *c, const char *summary, char **why
 	return -1;
 }
 
-char *
-asg_mark_unhealthy(struct hb_ctx *ctx, const char *self)
+int
+asg_grace_numbers(const char *message, long long *age, long long *grace)
+{
+	const char *a, *g;
+
+	if (message == NULL || (a = strstr(message, "age of the instance (")) == NULL ||
+	    (g = strstr(message, "grace period of ")) == NULL)
+		return -1;
+	if (sscanf(a + strlen("age of the instance ("), "%lld", age) != 1 ||
+	    sscanf(g + strlen("grace period of "), "%lld", grace) != 1 || *age < 0 || *grace < 0)
+		return -1;
+	return 0;
+}
+
+enum asg_health_result
+asg_set_unhealthy(struct hb_ctx *ctx, const char *self, bool respect_grace, char **done,
+    long long *retry_ms)
 {
 	struct asg_call c = {.action = "SetInstanceHealth"};
-	char *summary, *why = NULL, *done;
+	enum asg_health_result r = ASG_REFUSED;
+	char *summary, *why = NULL;
+	long long age, grace;
 
+	*retry_ms = 0;
 	if (self == NULL) {
-		done = xstrdup("mark-unhealthy: SetInstanceHealth not sent: this instance's id "
-		    "is unknown");
-		log_error("haboot", "%s", done);
-		return done;
+		*done = xstrdup("SetInstanceHealth not sent: this instance's id is unknown");
+		log_error("haboot", "%s", *done);
+		return ASG_REFUSED;
 	}
 	aws_params_init(&c.p);
 	aws_error_init(&c.err);
 	aws_param(&c.p, "InstanceId", "%s", self);
 	aws_param(&c.p, "HealthStatus", "Unhealthy");
-	/* The grace period is for instances still booting; this one has given up. */
-	aws_param(&c.p, "ShouldRespectGracePeriod", "false");
-	summary = xasprintf("SetInstanceHealth %s Unhealthy: the group replaces it now", self);
-	if (asg_call(ctx, &c, summary, &why) == 0)
-		done = xasprintf("mark-unhealthy: %s set Unhealthy; the group replaces it",
-		    self);
-	else {
-		done = xasprintf("mark-unhealthy: SetInstanceHealth %s Unhealthy FAILED: %s; "
-		    "the group replaces it only when its own health check fails", self, why);
-		log_error("haboot", "%s", done);
+	aws_param(&c.p, "ShouldRespectGracePeriod", respect_grace ? "true" : "false");
+	summary = xasprintf("SetInstanceHealth %s Unhealthy%s: the group replaces it", self,
+	    respect_grace ? " (respecting the group's health check grace period)" : "");
+	if (asg_call(ctx, &c, summary, &why) == 0) {
+		*done = xasprintf("%s set Unhealthy; the group replaces it", self);
+		r = ASG_SET;
+	} else if (aws_error_is(&c.err, "ValidationError") && c.err.message != NULL &&
+	    strstr(c.err.message, "grace period") != NULL) {
+		if (asg_grace_numbers(c.err.message, &age, &grace) == 0 && grace > age)
+			*retry_ms = (grace - age + 1) * 1000;
+		else
+			*retry_ms = 60 * 1000;
+		*done = xasprintf("SetInstanceHealth %s Unhealthy refused inside the group's health "
+		    "check grace period (%s): sent again when it ends, in %llds", self, why,
+		    *retry_ms / 1000);
+		log_warn("haboot", "%s", *done);
+		r = ASG_IN_GRACE;
+	} else {
+		*done = xasprintf("SetInstanceHealth %s Unhealthy FAILED: %s; the group replaces "
+		    "it only when its own health check fails", self, why);
+		log_error("haboot", "%s", *done);
+		r = aws_error_retryable(&c.err) ? ASG_LATER : ASG_REFUSED;
 	}
 	free(why);
 	free(summary);
 	aws_params_free(&c.p);
 	aws_error_free(&c.err);
-	return done;
+	return r;
+}
+
+char *
+asg_mark_unhealthy(struct hb_ctx *ctx, const char *self)
+{
+	char *done = NULL, *out;
+	long long retry;
+
+	/* The grace period is for instances still booting; this one has given up. */
+	asg_set_unhealthy(ctx, self, false, &done, &retry);
+	out = xasprintf("mark-unhealthy: %s", done);
+	free(done);
+	return out;
 }
 
 char *

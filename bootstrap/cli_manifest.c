@@ -59,7 +59,7 @@ const char usage_plan[] =
 "  --imdsv1                 allow the IMDSv1 fallback when IMDS issues no token\n"
 "\n"
 "exit: 0 planned, 1 a module cannot plan, 2 usage or invalid manifest,\n"
-"      3 no manifest or no metadata.\n";
+"      3 no manifest, no metadata, or (on an instance) no credentials.\n";
 
 const char usage_run[] =
 "usage: haboot run [FILE | -f FILE] [--metadata KEY=VALUE]... [--metadata-file FILE]\n"
@@ -111,7 +111,8 @@ const char usage_watch[] =
 "(" WATCH_STATE_DEFAULT_PATH "); haboot status shows it.\n"
 "\n"
 "  -f, --file FILE          the manifest run used (the same as giving FILE)\n"
-"  --once                   one round of checks, no repair, no report\n"
+"  --once                   one round of checks, printed; no repair, no report,\n"
+"                           the state file left alone\n"
 "  --metadata KEY=VALUE     override an instance fact (haboot help run)\n"
 "  --metadata-file FILE     KEY=VALUE lines or a JSON object\n"
 "  --status-file PATH       the run's report (default " STATUS_DEFAULT_PATH ")\n"
@@ -442,68 +443,6 @@ out:
 	return rc;
 }
 
-int
-cmd_plan(int argc, char **argv)
-{
-	struct mopts o;
-	struct manifest *m = NULL;
-	struct metadata md;
-	struct effects eff;
-	struct hb_ctx ctx;
-	struct imds *imds = NULL;
-	struct source s = {0};
-	char *err = NULL;
-	bool live;
-	int rc;
-
-	md_init(&md);
-	eff_init(&eff, EFF_RECORD);
-	ctx_init(&ctx);
-	if ((rc = parse_opts(argc, argv, usage_plan, TAKES_METADATA | TAKES_JSON, &o)) != 0)
-		goto out;
-	/* With a FILE, plan works offline; without, on the instance.  Nothing
-	 * reaches IMDS or AWS until a value is needed. */
-	live = o.file == NULL;
-	if ((rc = setup_metadata(&md, &o, live)) != 0)
-		goto out;
-	if (live) {
-		if ((imds = open_imds(&o, &err)) == NULL) {
-			fprintf(stderr, "haboot: %s\n", err);
-			rc = EXIT_ENVIRONMENT;
-			goto out;
-		}
-		md.fetch = imds_md_fetch;
-		md.fetch_arg = imds;
-		m = load_user_data(imds, o.cmd, &s);
-	} else
-		m = load_file(o.file, &s);
-	if (m == NULL) {
-		rc = s.rc;
-		goto out;
-	}
-	md.offline_defaults = !live;
-	ctx.md = &md;
-	ctx.eff = &eff;
-	if (live && (ctx.aws = aws_new(imds, &md, &err)) == NULL) {
-		fprintf(stderr, "haboot: %s\n", err);
-		rc = EXIT_ENVIRONMENT;
-		goto out;
-	}
-	rc = runner_plan(m, &ctx, o.json, stdout);
-out:
-	manifest_free(m);
-	aws_free(ctx.aws);
-	ctx.aws = NULL;
-	ctx_free(&ctx);
-	eff_free(&eff);
-	md_free(&md);
-	imds_free(imds);
-	free(s.error);
-	free(err);
-	mopts_free(&o);
-	return rc;
-}
-
 /* The instance id for an early report: only what is known without waiting
  * again for a metadata service that may be down. */
 static const char *
@@ -542,6 +481,76 @@ preflight_aws(const struct manifest *m, struct aws *aws, const struct mopts *o, 
 out:
 	free(who);
 	free(err);
+	return rc;
+}
+
+int
+cmd_plan(int argc, char **argv)
+{
+	struct mopts o;
+	struct manifest *m = NULL;
+	struct metadata md;
+	struct effects eff;
+	struct hb_ctx ctx;
+	struct imds *imds = NULL;
+	struct source s = {0};
+	char *err = NULL, *msg = NULL;
+	const char *headline = NULL;
+	bool live;
+	int rc;
+
+	md_init(&md);
+	eff_init(&eff, EFF_RECORD);
+	ctx_init(&ctx);
+	if ((rc = parse_opts(argc, argv, usage_plan, TAKES_METADATA | TAKES_JSON, &o)) != 0)
+		goto out;
+	/* With a FILE, plan works offline; without, on the instance.  Nothing
+	 * reaches IMDS or AWS until a value is needed. */
+	live = o.file == NULL;
+	if ((rc = setup_metadata(&md, &o, live)) != 0)
+		goto out;
+	if (live) {
+		if ((imds = open_imds(&o, &err)) == NULL) {
+			fprintf(stderr, "haboot: %s\n", err);
+			rc = EXIT_ENVIRONMENT;
+			goto out;
+		}
+		md.fetch = imds_md_fetch;
+		md.fetch_arg = imds;
+		m = load_user_data(imds, o.cmd, &s);
+	} else
+		m = load_file(o.file, &s);
+	if (m == NULL) {
+		rc = s.rc;
+		goto out;
+	}
+	md.offline_defaults = !live;
+	ctx.md = &md;
+	ctx.eff = &eff;
+	if (live && (ctx.aws = aws_new(imds, &md, &err)) == NULL) {
+		fprintf(stderr, "haboot: %s\n", err);
+		rc = EXIT_ENVIRONMENT;
+		goto out;
+	}
+	/* On the instance, plan meets what run would meet first. */
+	if (live && preflight_aws(m, ctx.aws, &o, &msg, &headline) < 0) {
+		fprintf(stderr, "haboot: %s; run would stop there, before any module\n", msg);
+		rc = EXIT_ENVIRONMENT;
+		goto out;
+	}
+	rc = runner_plan(m, &ctx, o.json, stdout);
+out:
+	manifest_free(m);
+	aws_free(ctx.aws);
+	ctx.aws = NULL;
+	ctx_free(&ctx);
+	eff_free(&eff);
+	md_free(&md);
+	imds_free(imds);
+	free(s.error);
+	free(err);
+	free(msg);
+	mopts_free(&o);
 	return rc;
 }
 

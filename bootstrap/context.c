@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "manifest/manifest.h"
 #include "util.h"
 
 void
@@ -42,7 +43,7 @@ ctx_fail(struct hb_ctx *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	set_message(ctx, LOG_ERROR, fmt, ap);
+	set_message(ctx, ctx->quiet ? LOG_DEBUG : LOG_ERROR, fmt, ap);
 	va_end(ap);
 	ctx->scope = FAIL_HERE;
 	return -1;
@@ -54,7 +55,7 @@ ctx_fail_anywhere(struct hb_ctx *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	set_message(ctx, LOG_ERROR, fmt, ap);
+	set_message(ctx, ctx->quiet ? LOG_DEBUG : LOG_ERROR, fmt, ap);
 	va_end(ap);
 	ctx->scope = FAIL_ANYWHERE;
 	return -1;
@@ -66,7 +67,7 @@ ctx_result(struct hb_ctx *ctx, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	set_message(ctx, LOG_INFO, fmt, ap);
+	set_message(ctx, ctx->quiet ? LOG_DEBUG : LOG_INFO, fmt, ap);
 	va_end(ap);
 }
 
@@ -97,4 +98,15 @@ ctx_time_left(struct hb_ctx *ctx)
 		return 24LL * 3600 * 1000;
 	long long left = ctx->deadline - mono_ms();
 	return left > 0 ? left : 0;
+}
+
+bool
+ctx_api_due(struct hb_ctx *ctx, long long *next_ms)
+{
+	long long now = mono_ms();
+
+	if (!ctx->fresh && *next_ms != 0 && now < *next_ms)
+		return false;
+	*next_ms = now + (ctx->watch != NULL ? ctx->watch->api_ms : 60 * 1000);
+	return true;
 }

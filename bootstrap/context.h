@@ -11,6 +11,7 @@
 
 struct aws;
 struct run_status;
+struct watch_cfg;
 
 /* Whom a failure belongs to.  HERE: this instance (the device never
  * appeared, the server will not start): a new instance may well succeed, so
@@ -32,9 +33,21 @@ struct hb_ctx {
 	 * that report it; NULL when planning. */
 	const struct run_status *run;
 	long long deadline;    /* mono_ms() bound of the whole run, 0 none */
+	/* watch: a module asks AWS about its piece at most this often (the
+	 * manifest's watch.api_interval); 0 outside watch. */
+	long long api_ms;
 	char *message;         /* the current module's outcome, for the status file */
 	bool changed;          /* the current module changed something */
 	enum fail_scope scope; /* of the current module's failure (ctx_fail: HERE) */
+	/* While watching (else NULL): the manifest's watch settings, whose
+	 * api_interval bounds how often a check asks AWS (ctx_api_due). */
+	const struct watch_cfg *watch;
+	/* A check must look afresh, not trust an API answer it keeps: the
+	 * watcher asks this before it repairs a later module. */
+	bool fresh;
+	/* Outcomes are logged at debug (a watcher's round after round of
+	 * checks): the watcher logs what changed. */
+	bool quiet;
 };
 
 void ctx_init(struct hb_ctx *ctx);
@@ -53,5 +66,9 @@ void ctx_set_fact(struct hb_ctx *ctx, enum fact f, const char *fmt, ...)
 const char *ctx_fact(struct hb_ctx *ctx, enum fact f);
 /* Milliseconds left before the run's deadline (a large number when none). */
 long long ctx_time_left(struct hb_ctx *ctx);
+/* A check's rate limit for its own AWS calls: true when one may go out now
+ * (the slot *next_ms, kept in the module's config, is then booked one
+ * api_interval ahead); always true when ctx->fresh or *next_ms is 0. */
+bool ctx_api_due(struct hb_ctx *ctx, long long *next_ms);
 
 #endif

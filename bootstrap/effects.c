@@ -2,6 +2,8 @@
 #include "effects.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +75,52 @@ eff_describe(struct effects *e, enum eff_kind kind, const char *fmt, ...)
 int
 eff_run(struct effects *e, const char *const argv[], struct exec_result *res)
 {
+	return eff_run_as(e, argv, NULL, res);
+}
+
+/* " (as postgres:postgres, in /srv/pg, environment LANG, PGTZ)": names only,
+ * an environment value may be a secret. */
+static void
+describe_as(struct buf *b, const struct exec_as *as, bool with_env)
+{
+	const char *sep = " (";
+
+	if (as == NULL)
+		return;
+	if (as->who != NULL && as->switch_ids) {
+		buf_printf(b, "%sas %s", sep, as->who);
+		sep = ", ";
+	}
+	if (as->dir != NULL) {
+		buf_printf(b, "%sin %s", sep, as->dir);
+		sep = ", ";
+	}
+	if (with_env && as->env != NULL) {
+		buf_printf(b, "%senvironment", sep);
+		for (char **p = as->env; *p; p++)
+			buf_printf(b, "%s%.*s", p == as->env ? " " : ", ", (int)strcspn(*p, "="), *p);
+		sep = ", ";
+	}
+	if (strcmp(sep, ", ") == 0)
+		buf_addc(b, ')');
+}
+
+int
+eff_run_as(struct effects *e, const char *const argv[], const struct exec_as *as,
+    struct exec_result *res)
+{
 	struct exec_result local;
 	struct exec_result *r = res ? res : &local;
-	char *shown = argv_to_display(argv);
+	char *shown;
+	struct buf b;
 	int rc = -1;
+
+	buf_init(&b);
+	shown = argv_to_display(argv);
+	buf_adds(&b, shown);
+	free(shown);
+	describe_as(&b, as, false);
+	shown = buf_steal(&b);
 
 	if (e->mode == EFF_RECORD) {
 		record(e, EK_RUN, shown);
@@ -89,7 +133,7 @@ eff_run(struct effects *e, const char *const argv[], struct exec_result *res)
 		return 0;
 	}
 	log_info(e->module, "running %s", shown);
-	if (exec_argv(argv, e->cmd_timeout_ms, r) < 0) {
+	if (exec_argv_as(argv, as, e->cmd_timeout_ms, r) < 0) {
 		log_error(e->module, "cannot run %s: %s", argv[0], strerror(errno));
 		free(shown);
 		return -1;
@@ -106,6 +150,131 @@ eff_run(struct effects *e, const char *const argv[], struct exec_result *res)
 		exec_result_free(&local);
 	free(shown);
 	return rc;
+}
+
+int
+eff_spawn(struct effects *e, const char *const argv[], const struct exec_as *as,
+    const char *log, pid_t *pid, char **why)
+{
+	char *shown = argv_to_display(argv);
+	struct buf b;
+	int rc = 0;
+
+	buf_init(&b);
+	buf_printf(&b, "start %s detached", shown);
+	describe_as(&b, as, true);
+	buf_printf(&b, ", output to %s", log);
+	free(shown);
+	*why = NULL;
+	*pid = 0;
+	if (e->mode == EFF_RECORD) {
+		record(e, EK_RUN, buf_steal(&b));
+		return 0;
+	}
+	log_info(e->module, "%s", b.data);
+	if ((rc = exec_spawn(argv, as, log, pid, why)) < 0)
+		log_error(e->module, "%s", *why);
+	else
+		log_info(e->module, "started %s as pid %d", argv[0], (int)*pid);
+	buf_free(&b);
+	return rc;
+}
+
+int
+eff_kill(struct effects *e, pid_t pid, int sig, const char *what)
+{
+	const char *name = sigabbrev_np(sig);
+
+	if (e->mode == EFF_RECORD) {
+		record(e, EK_RUN, xasprintf("send SIG%s to %s", name ? name : "?", what));
+		return 0;
+	}
+	log_info(e->module, "sending SIG%s to %s", name ? name : "?", what);
+	if (kill(pid, sig) < 0) {
+		log_error(e->module, "cannot signal %s: %s", what, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* nftw has no argument for its callback: the one chown walk in progress. */
+static struct {
+	uid_t uid;
+	gid_t gid;
+	int changed;
+	int err;
+	const char *module;
+} own_walk;
+
+static int
+own_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)flag;
+	if (ftw->level == 0 || (st->st_uid == own_walk.uid && st->st_gid == own_walk.gid))
+		return 0;
+	if (lchown(path, own_walk.uid, own_walk.gid) < 0) {
+		own_walk.err = errno;
+		log_error(own_walk.module, "cannot chown %s: %s", path, strerror(errno));
+		return 1;
+	}
+	own_walk.changed++;
+	return 0;
+}
+
+int
+eff_chown(struct effects *e, const char *path, const char *who, uid_t uid, gid_t gid,
+    mode_t mode, bool recursive)
+{
+	struct stat st;
+	int changed = 0;
+
+	if (e->mode == EFF_RECORD) {
+		record(e, EK_FILE, xasprintf("chown %s %s%s, mode %04o", who, path,
+		    recursive ? " and everything under it owned otherwise" : "", (unsigned)mode));
+		return 0;
+	}
+	if (lstat(path, &st) < 0) {
+		log_error(e->module, "cannot chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* A symlink could point off the volume: never followed, never owned. */
+	if (!S_ISDIR(st.st_mode)) {
+		log_error(e->module, "cannot chown %s: not a directory", path);
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (st.st_uid != uid || st.st_gid != gid) {
+		log_info(e->module, "chown %s %s", who, path);
+		if (lchown(path, uid, gid) < 0) {
+			log_error(e->module, "cannot chown %s: %s", path, strerror(errno));
+			return -1;
+		}
+		changed++;
+	}
+	if ((st.st_mode & 07777) != mode) {
+		log_info(e->module, "chmod %04o %s (was %04o)", (unsigned)mode, path,
+		    (unsigned)(st.st_mode & 07777));
+		if (chmod(path, mode) < 0) {
+			log_error(e->module, "cannot chmod %s: %s", path, strerror(errno));
+			return -1;
+		}
+		changed++;
+	}
+	if (recursive) {
+		own_walk.uid = uid;
+		own_walk.gid = gid;
+		own_walk.changed = 0;
+		own_walk.err = 0;
+		own_walk.module = e->module;
+		if (nftw(path, own_one, 16, FTW_PHYS | FTW_MOUNT) != 0) {
+			errno = own_walk.err ? own_walk.err : errno;
+			return -1;
+		}
+		if (own_walk.changed > 0)
+			log_info(e->module, "chown %s: %d entries under %s", who, own_walk.changed, path);
+		changed += own_walk.changed;
+	}
+	return changed;
 }
 
 int
@@ -163,7 +332,7 @@ eff_aws(struct effects *e, const char *service, const char *summary, int (*call)
 		record(e, EK_AWS, xasprintf("%s %s", service, summary));
 		return 0;
 	}
-	log_info(e->module, "%s %s", service, summary);
+	hlog(e->quiet ? LOG_DEBUG : LOG_INFO, e->module, "%s %s", service, summary);
 	return call(arg);
 }
 

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "exec.h"
+#include "spawn.h"
 #include "util.h"
 
 enum eff_mode { EFF_APPLY, EFF_RECORD };
@@ -38,6 +39,7 @@ struct effects {
 	struct eff_step *steps;
 	size_t nsteps, cap;
 	long long cmd_timeout_ms; /* default limit for commands */
+	bool quiet;               /* routine calls (the watcher's heartbeat): log at debug */
 };
 
 void eff_init(struct effects *e, enum eff_mode mode);
@@ -52,6 +54,23 @@ void eff_describe(struct effects *e, enum eff_kind kind, const char *fmt, ...)
 /* Runs argv; res may be NULL.  Returns 0 when the program ran and exited 0,
  * -1 otherwise (res, when given, says how it ended). In record mode: 0. */
 int eff_run(struct effects *e, const char *const argv[], struct exec_result *res);
+/* The same as a user, in a directory and environment (spawn.h; NULL: haboot's). */
+int eff_run_as(struct effects *e, const char *const argv[], const struct exec_as *as,
+    struct exec_result *res);
+/* Starts argv as a daemon detached from haboot (spawn.h: exec_spawn), its
+ * output appended to log.  0 and *pid (0 in record mode), or -1 with *why
+ * (caller frees). */
+int eff_spawn(struct effects *e, const char *const argv[], const struct exec_as *as,
+    const char *log, pid_t *pid, char **why);
+/* Sends sig to process pid; what names it for plan and logs ("postgres (pid 42)"). */
+int eff_kill(struct effects *e, pid_t pid, int sig, const char *what);
+/* Gives path to uid:gid with mode (who names the owner for plan:
+ * "postgres:postgres"); with recursive, also every file and directory
+ * under it whose owner or group differs (their modes are left alone).
+ * Symlinks are never followed.  The number of entries changed (0 when all
+ * were right), or -1. */
+int eff_chown(struct effects *e, const char *path, const char *who, uid_t uid, gid_t gid,
+    mode_t mode, bool recursive);
 int eff_write_file(struct effects *e, const char *path, const void *data, size_t len, mode_t mode);
 /* The same for a file whose bytes are only known when it is written (a time,
  * the UUID mkfs picks): plan says what it holds instead of a size it cannot

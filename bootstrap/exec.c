@@ -10,7 +10,36 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawn.h"
+
 #define EXEC_OUTPUT_MAX (256 * 1024)
+/* After SIGKILL, how long to wait for the child to go.  One stuck in the
+ * kernel (D state: a hung disk) cannot die until the I/O returns, and a
+ * long-lived watcher must not stop with it: it is left behind and reaped
+ * later (exec_reap). */
+#define KILL_WAIT_MS (5 * 1000)
+#define ABANDONED_MAX 64
+
+static pid_t abandoned[ABANDONED_MAX];
+
+void
+exec_reap(void)
+{
+	for (size_t i = 0; i < ABANDONED_MAX; i++)
+		if (abandoned[i] > 0 && waitpid(abandoned[i], NULL, WNOHANG) != 0)
+			abandoned[i] = 0;
+}
+
+static void
+abandon(pid_t pid)
+{
+	for (size_t i = 0; i < ABANDONED_MAX; i++)
+		if (abandoned[i] <= 0) {
+			abandoned[i] = pid;
+			return;
+		}
+	/* Full: 64 children stuck in the kernel; this one stays a zombie once it dies. */
+}
 
 void
 exec_result_free(struct exec_result *res)
@@ -48,6 +77,13 @@ argv_to_display(const char *const argv[])
 
 int
 exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *res)
+{
+	return exec_argv_as(argv, NULL, timeout_ms, res);
+}
+
+int
+exec_argv_as(const char *const argv[], const struct exec_as *as, long long timeout_ms,
+    struct exec_result *res)
 {
 	int pfd[2], errpipe[2], wstatus = 0;
 	pid_t pid;
@@ -90,7 +126,9 @@ exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *re
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execvp(argv[0], (char *const *)(uintptr_t)argv);
+		const char *stage;
+		if (exec_as_apply(as, &stage) == 0)
+			execvp(argv[0], (char *const *)(uintptr_t)argv);
 		int e = errno;
 		(void)!write(errpipe[1], &e, sizeof(e));
 		_exit(127);
@@ -132,15 +170,21 @@ exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *re
 	close(pfd[0]);
 	/* End of output is not the end of the child: one that closed stdout and
 	 * goes on running is still held to the deadline. */
-	for (;;) {
-		pid_t w = waitpid(pid, &wstatus, deadline && !killed ? WNOHANG : 0);
+	for (long long gone_by = killed ? mono_ms() + KILL_WAIT_MS : 0;;) {
+		pid_t w = waitpid(pid, &wstatus, deadline || killed ? WNOHANG : 0);
 
 		if (w == pid || (w < 0 && errno != EINTR))
 			break;
-		if (w == 0 && mono_ms() >= deadline) {
+		if (w == 0 && killed && mono_ms() >= gone_by) {
+			abandon(pid);
+			wstatus = 0;
+			break;
+		}
+		if (w == 0 && !killed && mono_ms() >= deadline) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			killed = true;
+			gone_by = mono_ms() + KILL_WAIT_MS;
 		} else if (w == 0)
 			usleep(10 * 1000);
 	}

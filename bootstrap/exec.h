@@ -15,7 +15,15 @@ struct exec_result {
  * (0: no limit).  Returns 0 if it ran (check res->exited/status), -1 if it could
  * not be started (errno set). */
 int exec_argv(const char *const argv[], long long timeout_ms, struct exec_result *res);
+/* The same as a user, in a directory and environment (spawn.h); as NULL:
+ * haboot's own. */
+struct exec_as;
+int exec_argv_as(const char *const argv[], const struct exec_as *as, long long timeout_ms,
+    struct exec_result *res);
 void exec_result_free(struct exec_result *res);
+/* Reaps children a timeout killed that had not died yet (stuck in the
+ * kernel): a long-lived process calls it now and then. */
+void exec_reap(void);
 /* "mkfs.ext4 -L data /dev/xvdf", quoting arguments that need it, for logs. */
 char *argv_to_display(const char *const argv[]);
 

@@ -27,7 +27,15 @@
 	X(EXPORTS_RECOVERY, "exports.recovery", "ganesha's NFSv4 recovery directory") \
 	X(ROUTE53_NAME, "route53.name", "the DNS name pointed here") \
 	X(ROUTE53_VALUE, "route53.value", "the address it holds") \
-	X(ROUTE53_CHANGE_ID, "route53.change_id", "the last change made")
+	X(ROUTE53_CHANGE_ID, "route53.change_id", "the last change made") \
+	X(SERVICE_PID, "service.pid", "the daemon haboot started (command), if it still runs") \
+	X(SERVICE_READY, "service.ready", "the probe that proved the service ready, and when") \
+	X(ADDRESS_IP, "address.ip", "the floating address clients use") \
+	X(ADDRESS_MODE, "address.mode", "how EC2 gives it here: secondary-ip, eni, overlay-ip, elastic-ip") \
+	X(ADDRESS_INTERFACE, "address.interface", "the local interface that holds it") \
+	X(ADDRESS_LOCAL, "address.local", "the address configured on that interface") \
+	X(ADDRESS_ENI, "address.eni", "the network interface EC2 gives it to") \
+	X(ADDRESS_PREVIOUS, "address.previous", "where EC2 had it before this instance took it")
 
 enum fact {
 #define HB_FACT_ENUM(e, name, doc) FACT_##e,

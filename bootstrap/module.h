@@ -57,6 +57,9 @@ struct hb_event {
 	const char *detail;  /* the body: what failed, what was tried, what next */
 };
 
+/* repair: nothing here can help; a new instance can (see struct module). */
+#define REPAIR_NEW_INSTANCE 1
+
 struct module {
 	const char *name;
 	const char *summary;      /* one line for --help and docs */
@@ -67,6 +70,10 @@ struct module {
 	/* Calls AWS: a run whose required modules do checks for credentials
 	 * and a region before anything starts, and stops once if it has none. */
 	bool needs_aws;
+	/* Modules that, when the manifest has them, must come before this one
+	 * (NULL-terminated, or NULL); the manifest is refused otherwise.  The
+	 * floating address follows the export (DESIGN.md invariant 8). */
+	const char *const *after;
 	/* Reads the module's mapping (runner keys such as "required" removed);
 	 * reports every problem through c; returns the config or NULL.  The
 	 * config is the module's own for the manifest's lifetime: state a
@@ -85,7 +92,10 @@ struct module {
 	/* After a failed check: bring the piece back (restart the server,
 	 * remount, re-assert DNS) through ctx->eff.  Never by an action DESIGN.md
 	 * forbids (format, force-detach, steal).  0 when done (the next check
-	 * judges it), -1 when it cannot.  NULL: only a new instance can help. */
+	 * judges it), -1 when it failed (it counts against the restarts
+	 * allowed), REPAIR_NEW_INSTANCE when nothing on this instance can help
+	 * (a filesystem with errors wants fsck at boot): the watcher gives up at
+	 * once.  NULL: only a new instance can help. */
 	int (*repair)(struct hb_ctx *ctx, void *cfg);
 	/* Periodic duties that are not health, such as snapshots; called every
 	 * watch tick after the checks, keeping its own schedule.  A failure is

@@ -23,15 +23,28 @@
 #include "status.h"
 #include "util.h"
 
-/* How long one module's check or repair may take: a hung device or server
- * must not stop the watcher (the systemd watchdog would kill it). */
-#define STEP_LIMIT_MS (60 * 1000)
+/* How long one module's check, or repair, may take: a hung device or server
+ * must not stop the watcher (the systemd watchdog would kill it).  Checks
+ * bound their own probes well inside this (a write probe, an RPC). */
+#define CHECK_LIMIT_MS (30 * 1000)
+#define REPAIR_LIMIT_MS (120 * 1000)
+/* What the repairs did, kept for the report: the latest this many bytes. */
+#define TRIED_MAX 2000
 
-enum wstate { W_STARTING, W_HEALTHY, W_FAILING, W_GAVE_UP, W_HALTED, W_STOPPING };
+/* The watcher's state, as haboot status shows it:
+ *   starting  no round has ended with every check known and passing yet
+ *   healthy   every check passes (one that cannot run is shown as unknown)
+ *   suspect   a check failed, fewer times in a row than `failures`: no verdict
+ *   failing   a verdict: the module is being repaired (Healthy=0)
+ *   gave-up   repairs spent: reported, SetInstanceHealth Unhealthy asked
+ *   halted    a failure every new instance would repeat: reported, no more
+ *   stopping  a signal ended the watcher */
+enum wstate { W_STARTING, W_HEALTHY, W_SUSPECT, W_FAILING, W_GAVE_UP, W_HALTED, W_STOPPING };
 
 static const char *const wstate_names[] = {
-	[W_STARTING] = "starting", [W_HEALTHY] = "healthy", [W_FAILING] = "failing",
-	[W_GAVE_UP] = "gave-up", [W_HALTED] = "halted", [W_STOPPING] = "stopping",
+	[W_STARTING] = "starting", [W_HEALTHY] = "healthy", [W_SUSPECT] = "suspect",
+	[W_FAILING] = "failing", [W_GAVE_UP] = "gave-up", [W_HALTED] = "halted",
+	[W_STOPPING] = "stopping",
 };
 
 static const char *const health_names[] = {
@@ -48,12 +61,16 @@ struct wmod {
 	long long took_ms;
 	char *message;
 	long long fails;        /* failed checks in a row */
+	long long failing_since; /* wall ms of the first failed check of this streak, 0 none */
+	long long failed_round; /* the round it came in */
 	long long *repairs;     /* mono ms of the repairs still inside the window */
 	size_t nrepairs;
 	long long repairs_total;
 	long long next_repair;  /* mono ms: the backoff */
-	long long backoff_ms;
+	long long backoff_ms;   /* the next repair's backoff; back to the manifest's once
+	                           the window holds no repair */
 	char *tried;            /* what the repairs did, for the report */
+	bool needs_new;         /* its repair said only a new instance can help */
 };
 
 struct watcher {
@@ -62,6 +79,7 @@ struct watcher {
 	const struct watch_opts *o;
 	struct wmod *w;
 	enum wstate state;
+	const char *self;       /* this instance's id: IMDS, else the run's report */
 	long long started;      /* wall ms */
 	long long rounds;
 	long long last_round;   /* wall ms */
@@ -70,6 +88,9 @@ struct watcher {
 	bool reported_down;     /* Healthy=0 was told; a recovery is worth telling */
 	char *verdict;          /* why the watcher gave up or halted */
 	char *policy;           /* what SetInstanceHealth did */
+	/* SetInstanceHealth to send again (refused inside the group's grace
+	 * period, or not answered): mono ms, 0 none; and its wall time. */
+	long long policy_retry, policy_retry_wall;
 };
 
 /* The signal that stops the watcher, written by the handler to a pipe the
@@ -157,6 +178,13 @@ jstr(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
+/* What the Healthy metric says: 1 until a verdict (one failed check is none). */
+static bool
+healthy_now(const struct watcher *W)
+{
+	return W->state == W_STARTING || W->state == W_HEALTHY || W->state == W_SUSPECT;
+}
+
 static void
 save_state(struct watcher *W)
 {
@@ -169,9 +197,10 @@ save_state(struct watcher *W)
 		goto out;
 	json_object_object_add(root, "version", json_object_new_int(1));
 	json_object_object_add(root, "service", jstr(W->m->name));
-	json_object_object_add(root, "instance", jstr(md_get(W->ctx->md, "instance-id")));
+	json_object_object_add(root, "instance", jstr(W->self));
 	json_object_object_add(root, "pid", json_object_new_int64(getpid()));
 	json_object_object_add(root, "state", json_object_new_string(wstate_names[W->state]));
+	json_object_object_add(root, "healthy", json_object_new_boolean(healthy_now(W)));
 	json_object_object_add(root, "started", jtime(W->started));
 	json_object_object_add(root, "last_round", jtime(W->last_round));
 	json_object_object_add(root, "rounds", json_object_new_int64(W->rounds));
@@ -180,6 +209,8 @@ save_state(struct watcher *W)
 	json_object_object_add(root, "window_ms", json_object_new_int64(c->window_ms));
 	json_object_object_add(root, "verdict", jstr(W->verdict));
 	json_object_object_add(root, "failure_policy", jstr(W->policy));
+	json_object_object_add(root, "failure_policy_retry",
+	    W->policy_retry ? jtime(W->policy_retry_wall) : NULL);
 	for (size_t i = 0; i < W->m->nmods; i++) {
 		const struct wmod *w = &W->w[i];
 		json_object *o = json_object_new_object();
@@ -192,6 +223,9 @@ save_state(struct watcher *W)
 		json_object_object_add(o, "duration_ms", json_object_new_int64(w->took_ms));
 		json_object_object_add(o, "message", jstr(w->message));
 		json_object_object_add(o, "failures_in_a_row", json_object_new_int64(w->fails));
+		json_object_object_add(o, "failing_since", jtime(w->failing_since));
+		json_object_object_add(o, "failed_round",
+		    w->failed_round ? json_object_new_int64(w->failed_round) : NULL);
 		json_object_object_add(o, "restarts_in_window",
 		    json_object_new_int64((int64_t)w->nrepairs));
 		json_object_object_add(o, "restarts_total", json_object_new_int64(w->repairs_total));
@@ -263,28 +297,48 @@ watch_state_show(const char *path, bool json, FILE *out, char **why)
 		goto out;
 	}
 	fmt_duration(jint(root, "interval_ms"), d, sizeof(d));
-	fprintf(out, "watch     %s since %s, %lld rounds every %s, last %s\n",
-	    jget(root, "state", "?"), jget(root, "started", "?"), jint(root, "rounds"), d,
-	    jget(root, "last_round", "-"));
+	{
+		json_object *h;
+		bool healthy = json_object_object_get_ex(root, "healthy", &h) &&
+		    json_object_get_boolean(h);
+
+		fprintf(out, "watch     %s (Healthy=%d), pid %lld, since %s: %lld rounds every %s, "
+		    "last %s\n", jget(root, "state", "?"), healthy, jint(root, "pid"),
+		    jget(root, "started", "?"), jint(root, "rounds"), d,
+		    jget(root, "last_round", "-"));
+	}
 	if (jget(root, "verdict", NULL) != NULL)
 		fprintf(out, "verdict   %s\n", jget(root, "verdict", NULL));
 	if (jget(root, "failure_policy", NULL) != NULL)
 		fprintf(out, "policy    %s\n", jget(root, "failure_policy", NULL));
 	fmt_duration(jint(root, "window_ms"), d, sizeof(d));
-	fprintf(out, "\n%-12s %-8s %-24s %8s  %s\n", "MODULE", "HEALTH", "CHECKED", "RESTARTS",
-	    "MESSAGE");
+	fprintf(out, "\n%-12s %-8s %-24s %7s %8s  %s\n", "MODULE", "HEALTH", "CHECKED", "TOOK",
+	    "RESTARTS", "MESSAGE");
 	if (json_object_object_get_ex(root, "modules", &mods) &&
 	    json_object_is_type(mods, json_type_array))
 		for (size_t i = 0; i < json_object_array_length(mods); i++) {
-			json_object *m = json_object_array_get_idx(mods, i);
-			char r[32];
+			json_object *m = json_object_array_get_idx(mods, i), *c;
+			char r[32], took[32];
+			bool checked = json_object_object_get_ex(m, "checked", &c) &&
+			    json_object_get_boolean(c);
 
 			snprintf(r, sizeof(r), "%lld/%lld", jint(m, "restarts_in_window"),
 			    jint(root, "restarts_allowed"));
-			fprintf(out, "%-12s %-8s %-24s %8s  %s\n", jget(m, "name", "?"),
-			    jget(m, "health", "-"), jget(m, "at", "-"), r, jget(m, "message", ""));
+			fmt_duration(jint(m, "duration_ms"), took, sizeof(took));
+			if (!checked) {
+				fprintf(out, "%-12s %-8s %-24s %7s %8s  %s\n", jget(m, "name", "?"), "-",
+				    "-", "-", "-", "nothing to check");
+				continue;
+			}
+			fprintf(out, "%-12s %-8s %-24s %7s %8s  ", jget(m, "name", "?"),
+			    jget(m, "health", "-"), jget(m, "at", "-"), jget(m, "at", NULL) ? took : "-",
+			    r);
+			if (jget(m, "failing_since", NULL) != NULL)
+				fprintf(out, "failing since %s (%lld in a row): ",
+				    jget(m, "failing_since", NULL), jint(m, "failures_in_a_row"));
+			fprintf(out, "%s\n", jget(m, "message", ""));
 		}
-	fprintf(out, "(restarts: used in the last %s / allowed)\n", d);
+	fprintf(out, "(RESTARTS: repairs in the last %s / allowed)\n", d);
 out:
 	json_object_put(root);
 	buf_free(&b);
@@ -340,6 +394,11 @@ report(struct watcher *W, enum hb_event_kind kind, bool healthy, const char *mod
 	struct hb_event ev = {.kind = kind, .healthy = healthy, .module = module,
 	    .summary = summary, .detail = detail};
 
+	ctx->deadline = mono_ms() + CHECK_LIMIT_MS;
+	if (ctx->aws != NULL)
+		aws_set_deadline(ctx->aws, ctx->deadline);
+	/* A heartbeat a minute is routine: logged when it fails. */
+	ctx->quiet = ctx->eff->quiet = kind == EV_HEARTBEAT;
 	for (size_t i = 0; i < W->m->nmods; i++) {
 		const struct module *mod = W->m->mods[i].mod;
 
@@ -351,6 +410,7 @@ report(struct watcher *W, enum hb_event_kind kind, bool healthy, const char *mod
 			log_warn(mod->name, "could not report: %s",
 			    ctx->message ? ctx->message : "unknown error");
 	}
+	ctx->quiet = ctx->eff->quiet = false;
 	if (kind != EV_HEARTBEAT)
 		W->next_heartbeat = mono_ms() + W->m->watch.heartbeat_ms;
 	W->reported_down = !healthy;
@@ -365,48 +425,73 @@ set_message(struct wmod *w, const char *msg)
 	w->message = msg ? xstrdup(msg) : NULL;
 }
 
-/* Runs fn (check or repair) for one module with the step limit as deadline. */
+/* Before a module's step (check, repair, upkeep): its name on the log and
+ * effects, a clean outcome, and the step's bound on everything it starts
+ * (commands, AWS retries).  The watchdog hears from us before each step, so
+ * only a step stuck past its bound lets it fire. */
 static void
-enter(struct watcher *W, struct wmod *w)
+enter(struct watcher *W, struct wmod *w, long long limit_ms)
 {
 	struct hb_ctx *ctx = W->ctx;
 
+	sd_notify_send("WATCHDOG=1");
 	ctx->module = w->mm->mod->name;
 	ctx->eff->module = w->mm->mod->name;
 	ctx->changed = false;
 	ctx->scope = FAIL_HERE;
 	free(ctx->message);
 	ctx->message = NULL;
-	ctx->deadline = mono_ms() + STEP_LIMIT_MS;
+	ctx->deadline = mono_ms() + limit_ms;
+	ctx->eff->cmd_timeout_ms = limit_ms;
 	if (ctx->aws != NULL)
 		aws_set_deadline(ctx->aws, ctx->deadline);
 }
 
 static void
-check_one(struct watcher *W, struct wmod *w)
+check_one(struct watcher *W, struct wmod *w, bool fresh)
 {
 	struct hb_ctx *ctx = W->ctx;
-	long long t0 = mono_ms();
+	long long t0;
 	enum health h;
 
-	enter(W, w);
+	enter(W, w, CHECK_LIMIT_MS);
+	ctx->fresh = fresh;
+	ctx->quiet = true;
+	t0 = mono_ms();
 	h = w->mm->mod->check(ctx, w->mm->cfg);
+	ctx->fresh = false;
+	ctx->quiet = false;
 	w->took_ms = mono_ms() - t0;
 	w->at = wall_ms();
+	/* The log tells what changed, and every failure: not every pass. */
+	if (h == HEALTH_FAILED)
+		log_warn(w->mm->mod->name, "check failed (%lld in a row): %s", w->fails + 1,
+		    ctx->message ? ctx->message : "failed");
+	else if (h == HEALTH_UNKNOWN && (!w->checked || w->health != HEALTH_UNKNOWN))
+		log_warn(w->mm->mod->name, "check could not run: %s",
+		    ctx->message ? ctx->message : "unknown");
+	else if (h == HEALTH_OK && (!w->checked || w->health != HEALTH_OK))
+		log_info(w->mm->mod->name, "%s%s", w->fails > 0 || w->health == HEALTH_UNKNOWN ?
+		    "healthy again: " : "", ctx->message ? ctx->message : "ok");
 	w->checked = true;
-	if (h == HEALTH_OK && w->health != HEALTH_OK && w->fails > 0)
-		log_info(w->mm->mod->name, "healthy again: %s", ctx->message ? ctx->message : "ok");
 	w->health = h;
 	w->anywhere = h == HEALTH_FAILED && ctx->scope == FAIL_ANYWHERE;
 	set_message(w, ctx->message);
-	if (h == HEALTH_FAILED)
-		w->fails++;
-	else if (h == HEALTH_OK)
+	if (h == HEALTH_FAILED) {
+		if (w->fails++ == 0 && w->failing_since == 0) {
+			w->failing_since = w->at;
+			w->failed_round = W->rounds + 1;
+		}
+	} else if (h == HEALTH_OK) {
 		w->fails = 0;
+		w->failing_since = 0;
+		w->failed_round = 0;
+	}
 	/* unknown: neither a failure nor a success; the count stands. */
 }
 
-/* Repairs still allowed in the window, after forgetting older ones. */
+/* Repairs still allowed in the window, after forgetting older ones.  With
+ * none left in the window the backoff starts over. */
 static long long
 budget_left(struct watcher *W, struct wmod *w)
 {
@@ -417,10 +502,13 @@ budget_left(struct watcher *W, struct wmod *w)
 		if (now - w->repairs[i] < W->m->watch.window_ms)
 			w->repairs[k++] = w->repairs[i];
 	w->nrepairs = k;
+	if (k == 0)
+		w->backoff_ms = W->m->watch.backoff_ms;
 	return W->m->watch.restarts - (long long)w->nrepairs;
 }
 
-static void
+/* Returns the repair's result (module.h). */
+static int
 repair_one(struct watcher *W, struct wmod *w)
 {
 	struct hb_ctx *ctx = W->ctx;
@@ -428,11 +516,19 @@ repair_one(struct watcher *W, struct wmod *w)
 	char bo[32];
 	int rc;
 
-	enter(W, w);
+	enter(W, w, REPAIR_LIMIT_MS);
 	log_warn(name, "repairing after %lld failed check%s (repair %zu of %lld in the window): "
 	    "%s", w->fails, w->fails == 1 ? "" : "s", w->nrepairs + 1, W->m->watch.restarts,
 	    w->message ? w->message : "failed");
 	rc = w->mm->mod->repair(ctx, w->mm->cfg);
+	if (rc == REPAIR_NEW_INSTANCE) {
+		/* Nothing was tried that could count against the budget. */
+		w->needs_new = true;
+		log_error(name, "no repair on this instance: %s",
+		    ctx->message ? ctx->message : "only a new instance can help");
+		set_message(w, ctx->message ? ctx->message : w->message);
+		return rc;
+	}
 	w->repairs = xrealloc(w->repairs, (w->nrepairs + 1) * sizeof(*w->repairs));
 	w->repairs[w->nrepairs++] = mono_ms();
 	w->repairs_total++;
@@ -444,7 +540,15 @@ repair_one(struct watcher *W, struct wmod *w)
 	{
 		char *line = xasprintf("%s%s%s: %s", w->tried ? w->tried : "", w->tried ? "; " : "",
 		    rc == 0 ? "repaired" : "repair failed", ctx->message ? ctx->message : "-");
+		size_t n = strlen(line);
 
+		/* A watcher lives for months: keep what the report needs, the latest. */
+		if (n > TRIED_MAX) {
+			char *cut = xasprintf("...%s", line + n - TRIED_MAX);
+
+			free(line);
+			line = cut;
+		}
 		free(w->tried);
 		w->tried = line;
 	}
@@ -453,24 +557,37 @@ repair_one(struct watcher *W, struct wmod *w)
 		    "than in %s", ctx->message ? ctx->message : "-", bo);
 	else
 		log_error(name, "repair failed: %s", ctx->message ? ctx->message : "-");
+	/* The repair found what every instance would find (a blank device where
+	 * the filesystem was): that is the verdict now. */
+	if (rc != 0 && ctx->scope == FAIL_ANYWHERE) {
+		w->anywhere = true;
+		set_message(w, ctx->message);
+	}
 	/* The next check starts afresh: the repair deserves a fair look. */
 	w->fails = 0;
+	return rc;
 }
 
 static char *
 describe_failure(const struct watcher *W, const struct wmod *w, const char *what)
 {
 	struct buf b;
-	char win[32];
+	char win[32], ts[40];
 
 	buf_init(&b);
 	fmt_duration(W->m->watch.window_ms, win, sizeof(win));
-	buf_printf(&b, "%s: %s\n", w->mm->mod->name, w->message ? w->message : "check failed");
-	buf_printf(&b, "%s\n", what);
-	if (w->tried != NULL)
-		buf_printf(&b, "tried: %s\n", w->tried);
+	buf_printf(&b, "service:   %s\ninstance:  %s\n", W->m->name, W->self ? W->self : "unknown");
+	if (w->failing_since) {
+		fmt_iso8601(w->failing_since, false, ts, sizeof(ts));
+		buf_printf(&b, "failing since: %s\n", ts);
+	}
+	buf_printf(&b, "\nwhat failed: %s: %s\n", w->mm->mod->name,
+	    w->message ? w->message : "check failed");
+	buf_printf(&b, "what was tried: %s\n", w->tried ? w->tried : w->mm->mod->repair ?
+	    "nothing yet" : "nothing: this module has no repair (only a new instance can help)");
 	buf_printf(&b, "restarts: %zu in the last %s (allowed %lld), %lld since the watcher "
 	    "started\n", w->nrepairs, win, W->m->watch.restarts, w->repairs_total);
+	buf_printf(&b, "what now: %s\n", what);
 	buf_adds(&b, "\nmodules:\n");
 	for (size_t i = 0; i < W->m->nmods; i++) {
 		const struct wmod *o = &W->w[i];
@@ -483,26 +600,53 @@ describe_failure(const struct watcher *W, const struct wmod *w, const char *what
 	return buf_steal(&b);
 }
 
+/* Asks the group for a new instance, respecting its health check grace
+ * period: an instance younger than it stays (the operator set that floor; a
+ * replacement loop is slowed by it), and the call goes out again when it
+ * ends, as it does after no answer.  W->policy says what happened. */
+static void
+ask_replacement(struct watcher *W)
+{
+	enum asg_health_result r;
+	long long retry = 0;
+	char *done = NULL, ts[40];
+
+	W->ctx->module = "watch";
+	W->ctx->eff->module = "watch";
+	W->ctx->deadline = mono_ms() + CHECK_LIMIT_MS;
+	if (W->ctx->aws != NULL)
+		aws_set_deadline(W->ctx->aws, W->ctx->deadline);
+	r = asg_set_unhealthy(W->ctx, W->self, true, &done, &retry);
+	free(W->policy);
+	W->policy_retry = 0;
+	if (r == ASG_LATER)
+		retry = W->m->watch.api_ms;
+	if (r == ASG_IN_GRACE || r == ASG_LATER) {
+		W->policy_retry = mono_ms() + retry;
+		W->policy_retry_wall = wall_ms() + retry;
+		fmt_iso8601(W->policy_retry_wall, false, ts, sizeof(ts));
+		W->policy = xasprintf("%s%s (again at %s)", done,
+		    r == ASG_LATER ? "; trying again" : "", ts);
+	} else
+		W->policy = xstrdup(done);
+	free(done);
+}
+
 /* The budget is spent, or nothing here can repair it: ask for a new instance. */
 static void
 give_up(struct watcher *W, struct wmod *w)
 {
-	const char *self = md_get(W->ctx->md, "instance-id");
 	char *summary, *detail;
 
 	W->state = W_GAVE_UP;
 	free(W->verdict);
 	W->verdict = xasprintf("%s: %s; %s", w->mm->mod->name, w->message ? w->message : "failed",
 	    w->mm->mod->repair == NULL ? "nothing on this instance can repair it" :
+	    w->needs_new ? "only a new instance can help" :
+	    w->tried == NULL ? "no repair is allowed (watch.restarts is 0)" :
 	    "the repairs allowed in the window did not help");
 	log_error("watch", "giving up: %s", W->verdict);
-	W->ctx->module = "watch";
-	W->ctx->eff->module = "watch";
-	W->ctx->deadline = mono_ms() + STEP_LIMIT_MS;
-	if (W->ctx->aws != NULL)
-		aws_set_deadline(W->ctx->aws, W->ctx->deadline);
-	free(W->policy);
-	W->policy = asg_mark_unhealthy(W->ctx, self);
+	ask_replacement(W);
 	summary = xasprintf("%s failed; gave up, instance marked unhealthy", w->mm->mod->name);
 	detail = describe_failure(W, w, W->policy);
 	report(W, EV_GAVE_UP, false, w->mm->mod->name, summary, detail);
@@ -530,6 +674,26 @@ halt(struct watcher *W, struct wmod *w)
 	free(detail);
 }
 
+/* Before a module is repaired, the modules before it look again afresh
+ * (API answers they keep are not trusted): a repair acts on fresh facts, and
+ * never on a later piece while an earlier one is broken (re-asserting DNS
+ * while the volume went to another instance).  False when one failed. */
+static bool
+earlier_fine(struct watcher *W, struct wmod *w)
+{
+	for (struct wmod *e = W->w; e < w; e++) {
+		if (e->mm->mod->check == NULL)
+			continue;
+		check_one(W, e, true);
+		if (e->health == HEALTH_FAILED) {
+			log_warn("watch", "not repairing %s: %s fails on a fresh look (%s)",
+			    w->mm->mod->name, e->mm->mod->name, e->message ? e->message : "failed");
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Decides what the first failing module gets: nothing yet, a repair, or the end. */
 static void
 escalate(struct watcher *W, struct wmod *w)
@@ -541,15 +705,42 @@ escalate(struct watcher *W, struct wmod *w)
 	}
 	if (W->state == W_GAVE_UP || W->state == W_HALTED)
 		return;
-	W->state = W_FAILING;
-	if (w->fails < W->m->watch.failures)
+	if (w->fails < W->m->watch.failures) {
+		/* One failed probe is no verdict. */
+		if (W->state != W_FAILING)
+			W->state = W_SUSPECT;
 		return;
+	}
+	W->state = W_FAILING;
 	if (w->mm->mod->repair != NULL && budget_left(W, w) > 0) {
-		if (mono_ms() >= w->next_repair)
-			repair_one(W, w);
+		if (mono_ms() < w->next_repair || !earlier_fine(W, w))
+			return;
+		if (repair_one(W, w) == REPAIR_NEW_INSTANCE)
+			give_up(W, w);
+		else if (w->anywhere)
+			halt(W, w);
 		return;
 	}
 	give_up(W, w);
+}
+
+static void
+recovered(struct watcher *W)
+{
+	bool was_down = W->state == W_GAVE_UP || W->state == W_HALTED || W->state == W_FAILING;
+
+	if (was_down || W->state == W_SUSPECT)
+		log_info("watch", "the service is healthy again");
+	W->state = W_HEALTHY;
+	free(W->verdict);
+	W->verdict = NULL;
+	if (W->policy_retry) {
+		W->policy_retry = 0;
+		free(W->policy);
+		W->policy = xstrdup("SetInstanceHealth not sent again: the service recovered first");
+	}
+	if (was_down && W->reported_down)
+		report(W, EV_RECOVERED, true, NULL, "healthy again", "every check passes again");
 }
 
 static void
@@ -558,12 +749,13 @@ round_once(struct watcher *W)
 	struct wmod *first = NULL;
 	bool unknown = false;
 
+	exec_reap();
 	for (size_t i = 0; i < W->m->nmods && !stop_signal; i++) {
 		struct wmod *w = &W->w[i];
 
 		if (w->mm->mod->check == NULL)
 			continue;
-		check_one(W, w);
+		check_one(W, w, false);
 		if (w->health == HEALTH_FAILED && first == NULL)
 			first = w;
 		if (w->health == HEALTH_UNKNOWN)
@@ -575,40 +767,37 @@ round_once(struct watcher *W)
 	 * later module's failure (the server, when the mount went read-only) is
 	 * most often its consequence.  One round only (--once) just looks. */
 	if (W->o->once) {
+		/* A look, not the watcher: the state file stays the running
+		 * watcher's; the round goes to standard output. */
 		W->state = first ? W_FAILING : unknown ? W_STARTING : W_HEALTHY;
-		save_state(W);
+		for (size_t i = 0; i < W->m->nmods; i++) {
+			const struct wmod *w = &W->w[i];
+
+			if (w->checked)
+				printf("%-12s %-8s %s\n", w->mm->mod->name, health_names[w->health],
+				    w->message ? w->message : "");
+		}
 		return;
 	}
 	if (first != NULL)
 		escalate(W, first);
-	else if (!unknown || W->state == W_STARTING) {
-		bool was_down = W->state == W_GAVE_UP || W->state == W_HALTED ||
-		    W->state == W_FAILING;
-
-		if (!unknown)
-			W->state = W_HEALTHY;
-		if (was_down && !unknown) {
-			free(W->verdict);
-			W->verdict = NULL;
-			log_info("watch", "the service is healthy again");
-			if (W->reported_down)
-				report(W, EV_RECOVERED, true, NULL, "healthy again",
-				    "every check passes again");
-		}
-	}
+	else if (!unknown)
+		recovered(W);
+	/* else: a check that cannot run leaves the last verdict standing. */
+	if (W->state == W_GAVE_UP && W->policy_retry && mono_ms() >= W->policy_retry)
+		ask_replacement(W);
 	for (size_t i = 0; i < W->m->nmods && !stop_signal; i++) {
 		struct wmod *w = &W->w[i];
 
 		if (w->mm->mod->upkeep == NULL)
 			continue;
-		enter(W, w);
+		enter(W, w, REPAIR_LIMIT_MS);
 		if (w->mm->mod->upkeep(W->ctx, w->mm->cfg) < 0)
-			report(W, EV_WARNING, W->state == W_HEALTHY, w->mm->mod->name,
+			report(W, EV_WARNING, healthy_now(W), w->mm->mod->name,
 			    W->ctx->message ? W->ctx->message : "upkeep failed", W->ctx->message);
 	}
-	/* Healthy is what the checks say; unknown leaves the last verdict. */
 	if (mono_ms() >= W->next_heartbeat) {
-		bool healthy = W->state == W_HEALTHY || (W->state == W_STARTING && first == NULL);
+		bool healthy = healthy_now(W);
 
 		W->next_heartbeat = mono_ms() + W->m->watch.heartbeat_ms;
 		report(W, EV_HEARTBEAT, healthy, NULL, healthy ? "healthy" : "unhealthy", NULL);
@@ -648,6 +837,10 @@ take_up(struct watcher *W)
 		for (size_t i = 0; i < r.facts.n; i++)
 			if (fact_by_name(r.facts.e[i].key) >= 0)
 				kv_set(&W->ctx->facts, r.facts.e[i].key, r.facts.e[i].val, "run");
+		/* Metadata that cannot be read now is what run read on this instance. */
+		if (self == NULL && r.instance != NULL)
+			kv_set(&W->ctx->md->values, "instance-id", r.instance, "run's report");
+		W->self = md_get(W->ctx->md, "instance-id");
 		rc = EXIT_DONE;
 	}
 	status_report_free(&r);
@@ -687,6 +880,8 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 		W.w[i].backoff_ms = m->watch.backoff_ms;
 	}
 	ctx->service = m->name;
+	ctx->watch = &m->watch;
+	ctx->api_ms = m->watch.api_ms;
 	if ((rc = take_up(&W)) != EXIT_DONE)
 		goto out;
 	if (signals_setup() < 0) {
@@ -701,7 +896,8 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 		    "watch interval (%s): the watcher pings it between checks too", iv);
 	log_info("watch", "watching %s every %s (%lld failed checks in a row before a repair, "
 	    "%lld repairs per window)", m->name, iv, m->watch.failures, m->watch.restarts);
-	save_state(&W);
+	if (!o->once)
+		save_state(&W);
 	/* A planned stop (lifecycle hook, Spot notice) ends the watch: release.c. */
 	if (!o->once)
 		L = release_listener_new(m, ctx, o->status_path);
@@ -749,6 +945,7 @@ out:
 	release_listener_free(L);
 	signals_restore();
 	stop_signal = 0;
+	ctx->watch = NULL;
 	watcher_free(&W);
 	return rc;
 }

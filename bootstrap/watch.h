@@ -24,7 +24,8 @@ struct watch_opts {
 	const char *status_path; /* the run's report: must say the service is up */
 	const char *state_path;  /* where the watcher keeps its own state */
 	const char *source;      /* where the manifest came from */
-	bool once;               /* one round of checks, no repair, no report, then exit:
+	bool once;               /* one round of checks, no repair, no report, printed
+	                            on stdout (the state file is left alone), then exit:
 	                            0 healthy, 1 a check failed, 3 a check could not run */
 };
 

@@ -183,14 +183,13 @@ gather(struct hb_ctx *ctx, struct outcome *oc)
 	}
 }
 
-/* "haboot nfs on i-0abc: ok"; ASCII, one line, under 100 characters.  A
- * long service name is what gets shortened: the outcome must survive. */
+/* "haboot nfs on i-0abc: WHAT"; ASCII, one line, under 100 characters.  A
+ * long service name is what gets shortened: what happened must survive. */
 static char *
-subject(struct hb_ctx *ctx, const struct outcome *oc)
+make_subject(struct hb_ctx *ctx, const char *self, const char *what)
 {
 	const char *svc = ctx->service ? ctx->service : "service";
-	char *tail = xasprintf(" on %s: %s%s", oc->self ? oc->self : "unknown instance",
-	    oc->failed ? "FAILED at " : "ok", oc->failed ? oc->failed->name : "");
+	char *tail = xasprintf(" on %s: %s", self ? self : "unknown instance", what);
 	int room = SUBJECT_MAX - (int)strlen("haboot ") - (int)strlen(tail);
 	char *s;
 
@@ -204,6 +203,17 @@ subject(struct hb_ctx *ctx, const struct outcome *oc)
 	if (strlen(s) > SUBJECT_MAX)
 		s[SUBJECT_MAX] = '\0';
 	free(tail);
+	return s;
+}
+
+static char *
+subject(struct hb_ctx *ctx, const struct outcome *oc)
+{
+	char *what = xasprintf("%s%s", oc->failed ? "FAILED at " : "ok",
+	    oc->failed ? oc->failed->name : "");
+	char *s = make_subject(ctx, oc->self, what);
+
+	free(what);
 	return s;
 }
 
@@ -291,17 +301,18 @@ nf_call_do(void *arg)
 	return 0;
 }
 
-/* Publish the report; on failure *why says what went wrong. */
+/* Publishes subj and msg with the attributes subscriptions filter on
+ * (service, instance, outcome); dedup tells a FIFO topic's retries apart. */
 static int
-publish(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcome *oc,
-    struct buf *done, struct buf *why)
+sns_publish(struct hb_ctx *ctx, const struct notify_cfg *nc, const char *self, const char *subj,
+    const char *msg, const char *outcome, const char *dedup, struct buf *done, struct buf *why)
 {
 	struct nf_call c = {.aws = ctx->aws, .svc = AWS_SNS, .action = "Publish"};
-	char *subj = subject(ctx, oc), *msg = report(ctx, oc), *summary;
+	char *summary;
 	const char *attrs[][2] = {
 		{"service", ctx->service ? ctx->service : "unknown"},
-		{"instance", oc->self ? oc->self : "unknown"},
-		{"outcome", oc->failed ? "failed" : "ok"},
+		{"instance", self ? self : "unknown"},
+		{"outcome", outcome},
 	};
 	int rc;
 
@@ -324,8 +335,7 @@ publish(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcome *o
 	/* A FIFO topic wants a group, and an id so a retried publish is not doubled. */
 	if (str_ends(nc->sns, ".fifo")) {
 		aws_param(&c.p, "MessageGroupId", "%s", ctx->service ? ctx->service : "haboot");
-		aws_param(&c.p, "MessageDeduplicationId", "%s-%lld-%s", oc->self ? oc->self : "i",
-		    ctx->run ? ctx->run->started : 0LL, oc->failed ? "failed" : "ok");
+		aws_param(&c.p, "MessageDeduplicationId", "%s-%s", self ? self : "i", dedup);
 	}
 	summary = xasprintf("Publish to %s: \"%s\"", nc->sns, subj);
 	if (ctx->aws == NULL) {
@@ -342,10 +352,25 @@ publish(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcome *o
 	}
 	free(c.message_id);
 	free(summary);
-	free(subj);
-	free(msg);
 	aws_params_free(&c.p);
 	aws_error_free(&c.err);
+	return rc;
+}
+
+/* Publish the run's report; on failure *why says what went wrong. */
+static int
+publish(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcome *oc,
+    struct buf *done, struct buf *why)
+{
+	char *subj = subject(ctx, oc), *msg = report(ctx, oc);
+	char *dedup = xasprintf("%lld-%s", ctx->run ? ctx->run->started : 0LL,
+	    oc->failed ? "failed" : "ok");
+	int rc = sns_publish(ctx, nc, oc->self, subj, msg, oc->failed ? "failed" : "ok", dedup,
+	    done, why);
+
+	free(dedup);
+	free(subj);
+	free(msg);
 	return rc;
 }
 
@@ -423,6 +448,123 @@ put_metrics(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcom
 	return rc;
 }
 
+/* The Healthy metric alone (the watcher's heartbeat and events), per
+ * instance and per service, as apply sends it. */
+static int
+put_health(struct hb_ctx *ctx, const struct notify_cfg *nc, const char *self, bool healthy,
+    struct buf *done, struct buf *why)
+{
+	struct nf_call c = {.aws = ctx->aws, .svc = AWS_MONITORING, .action = "PutMetricData"};
+	const char *service = ctx->service ? ctx->service : "unknown";
+	const char *v = healthy ? "1" : "0";
+	char *summary;
+	int n = 0, rc;
+
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	aws_param(&c.p, "Namespace", "%s", nc->ns);
+	if (self != NULL)
+		datum(&c.p, ++n, nc->metric, v, NULL, service, self);
+	datum(&c.p, ++n, nc->metric, v, NULL, service, NULL);
+	summary = xasprintf("PutMetricData %s: %s=%s (Service=%s%s%s)", nc->ns, nc->metric, v,
+	    service, self ? ", InstanceId=" : "", self ? self : "");
+	if (ctx->aws == NULL) {
+		buf_printf(why, "%smetric not sent to %s: no AWS client", why->len ? "; " : "",
+		    nc->ns);
+		rc = -1;
+	} else if ((rc = eff_aws(ctx->eff, "cloudwatch", summary, nf_call_do, &c)) == 0)
+		buf_printf(done, "%s%s %s=%s sent", done->len ? "; " : "", nc->ns, nc->metric, v);
+	else {
+		char *e = aws_error_str(&c.err);
+
+		buf_printf(why, "%smetric not sent to %s: %s", why->len ? "; " : "", nc->ns, e);
+		free(e);
+	}
+	free(summary);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+	return rc;
+}
+
+static const char *const event_names[] = {
+	[EV_HEARTBEAT] = "heartbeat", [EV_GAVE_UP] = "gave-up", [EV_HALTED] = "halted",
+	[EV_RECOVERED] = "recovered", [EV_RELEASING] = "releasing", [EV_RELEASED] = "released",
+	[EV_RELEASE_FAILED] = "release-failed", [EV_WARNING] = "warning",
+};
+
+/* What a subject says of an event, after "haboot SERVICE on INSTANCE: ". */
+static char *
+event_what(const struct hb_event *ev)
+{
+	const char *m = ev->module ? ev->module : "?";
+
+	switch (ev->kind) {
+	case EV_GAVE_UP:
+		return xasprintf("GAVE UP at %s, asks to be replaced", m);
+	case EV_HALTED:
+		return xasprintf("HALTED at %s, an operator must act", m);
+	case EV_RECOVERED:
+		return xstrdup("healthy again");
+	case EV_RELEASING:
+		return xstrdup("releasing the service");
+	case EV_RELEASED:
+		return xstrdup("released the service");
+	case EV_RELEASE_FAILED:
+		return xasprintf("release FAILED at %s", m);
+	case EV_WARNING:
+		return xasprintf("warning from %s", m);
+	default:
+		return xstrdup(ev->healthy ? "healthy" : "unhealthy");
+	}
+}
+
+/* The watcher's events (module.h): each heartbeat is the Healthy metric
+ * (1/0, the Service dimension as apply sends it) for an alarm or the group
+ * to act on; any other event is an SNS message saying what failed and what
+ * was tried, with Healthy=0 when the service is not healthy.  A failed
+ * publish is this module's failure, which the watcher logs as a warning:
+ * never a verdict on the service. */
+static int
+notify_report(struct hb_ctx *ctx, void *p, const struct hb_event *ev)
+{
+	struct notify_cfg *nc = p;
+	const char *self = md_get(ctx->md, "instance-id");
+	struct buf done, why, msg;
+	char *what = NULL, *subj = NULL, *dedup = NULL, ts[40];
+	int bad = 0;
+
+	buf_init(&done);
+	buf_init(&why);
+	buf_init(&msg);
+	if (ev->kind != EV_HEARTBEAT && nc->sns != NULL) {
+		what = event_what(ev);
+		subj = make_subject(ctx, self, what);
+		fmt_iso8601(wall_ms(), false, ts, sizeof(ts));
+		buf_printf(&msg, "%s\n\nevent:     %s at %s\nhealthy:   %s\n", ev->summary ?
+		    ev->summary : what, event_names[ev->kind], ts, ev->healthy ? "yes" : "no");
+		if (ev->detail != NULL)
+			buf_printf(&msg, "\n%s", ev->detail);
+		dedup = xasprintf("%s-%s", event_names[ev->kind], ts);
+		if (sns_publish(ctx, nc, self, subj, msg.data, ev->healthy ? "ok" : "failed", dedup,
+		    &done, &why) < 0)
+			bad++;
+	}
+	if (nc->metric != NULL && (ev->kind == EV_HEARTBEAT || !ev->healthy ||
+	    ev->kind == EV_RECOVERED) && put_health(ctx, nc, self, ev->healthy, &done, &why) < 0)
+		bad++;
+	if (bad)
+		ctx_fail(ctx, "%s", why.data);
+	else
+		ctx_result(ctx, "%s", done.data ? done.data : "nothing to send");
+	free(what);
+	free(subj);
+	free(dedup);
+	buf_free(&done);
+	buf_free(&why);
+	buf_free(&msg);
+	return bad ? -1 : 0;
+}
+
 static int
 notify_apply(struct hb_ctx *ctx, void *p)
 {
@@ -447,110 +589,6 @@ notify_apply(struct hb_ctx *ctx, void *p)
 	buf_free(&done);
 	buf_free(&why);
 	return bad ? -1 : 0;
-}
-
-/* ---- release events (module.h: report) --------------------------------- */
-
-static const char *
-release_outcome(enum hb_event_kind k)
-{
-	return k == EV_RELEASING ? "releasing" : k == EV_RELEASED ? "released" : "release-failed";
-}
-
-/* "haboot nfs on i-0abc: releasing", one ASCII line under 100 characters. */
-static char *
-release_subject(struct hb_ctx *ctx, const char *self, enum hb_event_kind k)
-{
-	const char *svc = ctx->service ? ctx->service : "service";
-	const char *what = k == EV_RELEASING ? "releasing" : k == EV_RELEASED ? "released" :
-	    "RELEASE STOPPED";
-	int room = SUBJECT_MAX - (int)strlen("haboot  on : ") - (int)strlen(self) -
-	    (int)strlen(what);
-	char *s = xasprintf("haboot %.*s on %s: %s", room > 3 ? room : 3, svc, self, what);
-
-	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-	if (strlen(s) > SUBJECT_MAX)
-		s[SUBJECT_MAX] = '\0';
-	return s;
-}
-
-/* A planned stop goes to SNS only: Healthy describes a serving instance, and
- * the next owner's run reports it when it serves. */
-static int
-report_release(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct hb_event *ev)
-{
-	struct nf_call c = {.aws = ctx->aws, .svc = AWS_SNS, .action = "Publish"};
-	const char *self = md_get(ctx->md, "instance-id");
-	const char *zone = md_get(ctx->md, "placement/availability-zone");
-	const char *outcome = release_outcome(ev->kind);
-	char *subj, *msg, *summary;
-	int rc = -1;
-
-	if (nc->sns == NULL) {
-		ctx_result(ctx, "no sns topic: the release (%s) is told to no one", outcome);
-		return 0;
-	}
-	self = self ? self : "unknown instance";
-	subj = release_subject(ctx, self, ev->kind);
-	msg = xasprintf("service:   %s\ninstance:  %s%s%s%s\nevent:     %s\n\n%s\n\n%s",
-	    ctx->service ? ctx->service : "?", self, zone ? " (" : "", zone ? zone : "",
-	    zone ? ")" : "", outcome, ev->summary ? ev->summary : "", ev->detail ? ev->detail : "");
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
-	aws_param(&c.p, "TopicArn", "%s", nc->sns);
-	aws_param(&c.p, "Subject", "%s", subj);
-	aws_param(&c.p, "Message", "%s", msg);
-	aws_param(&c.p, "MessageAttributes.entry.1.Name", "service");
-	aws_param(&c.p, "MessageAttributes.entry.1.Value.DataType", "String");
-	aws_param(&c.p, "MessageAttributes.entry.1.Value.StringValue", "%s",
-	    ctx->service ? ctx->service : "unknown");
-	aws_param(&c.p, "MessageAttributes.entry.2.Name", "instance");
-	aws_param(&c.p, "MessageAttributes.entry.2.Value.DataType", "String");
-	aws_param(&c.p, "MessageAttributes.entry.2.Value.StringValue", "%s", self);
-	aws_param(&c.p, "MessageAttributes.entry.3.Name", "outcome");
-	aws_param(&c.p, "MessageAttributes.entry.3.Value.DataType", "String");
-	aws_param(&c.p, "MessageAttributes.entry.3.Value.StringValue", "%s", outcome);
-	if (str_ends(nc->sns, ".fifo")) {
-		aws_param(&c.p, "MessageGroupId", "%s", ctx->service ? ctx->service : "haboot");
-		aws_param(&c.p, "MessageDeduplicationId", "%s-%s-%lld", self, outcome, wall_ms());
-	}
-	summary = xasprintf("Publish to %s: \"%s\"", nc->sns, subj);
-	if (ctx->aws == NULL)
-		ctx_fail(ctx, "release report not published to %s: no AWS client", nc->sns);
-	else if (eff_aws(ctx->eff, "sns", summary, nf_call_do, &c) == 0) {
-		ctx_result(ctx, "%s published to %s (message %s)", outcome, nc->sns,
-		    c.message_id ? c.message_id : "?");
-		rc = 0;
-	} else {
-		char *e = aws_error_str(&c.err);
-
-		ctx_fail(ctx, "release report not published to %s: %s", nc->sns, e);
-		free(e);
-	}
-	free(c.message_id);
-	free(summary);
-	free(subj);
-	free(msg);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
-	return rc;
-}
-
-/* The watcher's events (heartbeats, gave-up...) are the watch issue's; this
- * hook answers the release's and leaves the others to it. */
-static int
-notify_report(struct hb_ctx *ctx, void *p, const struct hb_event *ev)
-{
-	switch (ev->kind) {
-	case EV_RELEASING:
-	case EV_RELEASED:
-	case EV_RELEASE_FAILED:
-		return report_release(ctx, p, ev);
-	default:
-		return 0;
-	}
 }
 
 static void
@@ -583,7 +621,7 @@ const struct module module_notify = {
 	.parse = notify_parse,
 	.plan = notify_plan,
 	.apply = notify_apply,
-	.report = notify_report,
 	.permissions = notify_permissions,
+	.report = notify_report,
 	.free = notify_free,
 };

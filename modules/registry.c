@@ -6,6 +6,8 @@
 extern const struct module module_volume;
 extern const struct module module_filesystem;
 extern const struct module module_exports;
+extern const struct module module_service;
+extern const struct module module_address;
 extern const struct module module_route53;
 extern const struct module module_notify;
 
@@ -13,6 +15,8 @@ const struct module *const module_registry[] = {
 	&module_volume,
 	&module_filesystem,
 	&module_exports,
+	&module_service,
+	&module_address,
 	&module_route53,
 	&module_notify,
 	NULL,

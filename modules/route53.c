@@ -18,6 +18,9 @@
 
 #define R53_API "/2013-04-01"
 #define R53_TRIES 3             /* read-decide-write rounds when the record moves under us */
+/* Reads fail with -1 (after ctx_fail), or, for the watcher's check, with: */
+#define R53_NO_ANSWER -2        /* throttled, 5xx, no answer: the check cannot run */
+#define R53_NO_ZONE -3          /* the hosted zone does not exist: a verdict */
 
 enum rtype { RT_A, RT_AAAA };
 enum rwait { WAIT_INSYNC, WAIT_NONE };
@@ -41,6 +44,13 @@ struct r53_cfg {
 	int wait;
 	int mode;
 	long long timeout_ms;
+	/* Kept between runs of the module in one process (watch): the zone id a
+	 * zone name was found to be, and the check's API slot and verdict. */
+	char *zone_id;
+	long long api_next;
+	enum health api_health;
+	bool api_anywhere;
+	char *api_msg;
 };
 
 static bool
@@ -91,6 +101,8 @@ r53_free(void *p)
 	free(r->zone);
 	free(r->name);
 	free(r->value);
+	free(r->zone_id);
+	free(r->api_msg);
 	free(r);
 }
 
@@ -154,7 +166,7 @@ r53_parse(struct cfg *c, const struct ynode *n)
 	return r;
 }
 
-static void plan_live(struct hb_ctx *ctx, const struct r53_cfg *r, const char *value);
+static void plan_live(struct hb_ctx *ctx, struct r53_cfg *r, const char *value);
 
 static int
 r53_plan(struct hb_ctx *ctx, void *p)
@@ -357,6 +369,8 @@ zone_by_name(struct hb_ctx *ctx, const char *zname, struct zone *z)
 		if (aws_rest(ctx->aws, AWS_ROUTE53, "GET", path, NULL, &x, &err) < 0) {
 			fail_aws(ctx, &err, "cannot look up hosted zone %s (ListHostedZonesByName)",
 			    zname);
+			if (aws_error_retryable(&err))
+				rc = R53_NO_ANSWER;
 			aws_error_free(&err);
 			free(path);
 			goto out;
@@ -391,12 +405,13 @@ zone_by_name(struct hb_ctx *ctx, const char *zname, struct zone *z)
 		xml_free(x);
 	}
 	if (n == 0) {
-		ctx_fail(ctx, "no hosted zone named %s in this account (ListHostedZonesByName); "
+		ctx_fail_anywhere(ctx, "no hosted zone named %s in this account (ListHostedZonesByName); "
 		    "create it, or write the zone's id (Z...) in route53 zone", want);
+		rc = R53_NO_ZONE;
 		goto out;
 	}
 	if (n > 1) {
-		ctx_fail(ctx, "zone name %s matches %zu hosted zones: %s%s; write the one meant "
+		ctx_fail_anywhere(ctx, "zone name %s matches %zu hosted zones: %s%s; write the one meant "
 		    "as its id in route53 zone", want, n, list.data,
 		    npriv > 0 && npriv < n ? " (a public and a private zone share the name: "
 		    "split-horizon DNS)" : "");
@@ -432,12 +447,16 @@ rr_read(struct hb_ctx *ctx, const struct zone *z, const char *fqdn, const char *
 		if (aws_error_is(&err, "NoSuchHostedZone")) {
 			char *why = aws_error_str(&err);
 
-			ctx_fail(ctx, "hosted zone %s does not exist (%s): write the zone's id (Z...) "
+			ctx_fail_anywhere(ctx, "hosted zone %s does not exist (%s): write the zone's id (Z...) "
 			    "or its name in route53 zone", z->id, why);
 			free(why);
-		} else
+			rc = R53_NO_ZONE;
+		} else {
 			fail_aws(ctx, &err, "cannot read %s in zone %s (ListResourceRecordSets)", fqdn,
 			    z->id);
+			if (aws_error_retryable(&err))
+				rc = R53_NO_ANSWER;
+		}
 		goto out;
 	}
 	rs = xml_find(x, "ResourceRecordSets/ResourceRecordSet");
@@ -468,6 +487,26 @@ out:
 	xml_free(x);
 	aws_error_free(&err);
 	free(path);
+	return rc;
+}
+
+/* The hosted zone: its id as written, or the one its name was found to be
+ * (looked up once, then kept).  Plan, apply and check read the zone and then
+ * the record (rr_read) through here.  0, or < 0 after ctx_fail (see R53_NO_ANSWER). */
+static int
+r53_zone(struct hb_ctx *ctx, struct r53_cfg *r, struct zone *z)
+{
+	int rc;
+
+	memset(z, 0, sizeof(*z));
+	if (r->zone_is_id || r->zone_id != NULL) {
+		const char *id = r->zone_id ? r->zone_id : r->zone;
+
+		z->id = xstrdup(str_starts(id, "/hostedzone/") ? id + strlen("/hostedzone/") : id);
+		return 0;
+	}
+	if ((rc = zone_by_name(ctx, r->zone, z)) == 0)
+		r->zone_id = xstrdup(z->id);
 	return rc;
 }
 
@@ -665,10 +704,7 @@ r53_apply(struct hb_ctx *ctx, void *p)
 	}
 	if ((value = resolve_value(ctx, r)) == NULL)
 		goto out;
-	if (r->zone_is_id)
-		z.id = xstrdup(str_starts(r->zone, "/hostedzone/") ?
-		    r->zone + strlen("/hostedzone/") : r->zone);
-	else if (zone_by_name(ctx, r->zone, &z) < 0)
+	if (r53_zone(ctx, r, &z) < 0)
 		goto out;
 	ctx_set_fact(ctx, FACT_ROUTE53_NAME, "%s", fqdn);
 	ctx_set_fact(ctx, FACT_ROUTE53_VALUE, "%s", value);
@@ -679,7 +715,7 @@ r53_apply(struct hb_ctx *ctx, void *p)
 		if (rr_read(ctx, &z, fqdn, type, &cur) < 0)
 			goto out;
 		if (cur.special != NULL) {
-			ctx_fail(ctx, "%s %s in zone %s is %s: haboot manages a simple record only; "
+			ctx_fail_anywhere(ctx, "%s %s in zone %s is %s: haboot manages a simple record only; "
 			    "delete that record or use another name", fqdn, type, z.id, cur.special);
 			goto out;
 		}
@@ -692,7 +728,7 @@ r53_apply(struct hb_ctx *ctx, void *p)
 		}
 		/* Refused, yet nothing moved: the batch itself is wrong, not stale. */
 		if (attempt > 1 && rr_same(&prev, &cur)) {
-			ctx_fail(ctx, "Route53 refused the change of %s %s in zone %s: %s", fqdn, type,
+			ctx_fail_anywhere(ctx, "Route53 refused the change of %s %s in zone %s: %s", fqdn, type,
 			    z.id, refusal);
 			goto out;
 		}
@@ -763,7 +799,7 @@ out:
 
 /* What Route53 holds now for the name, and so what run would do.  Reads only. */
 static void
-plan_live(struct hb_ctx *ctx, const struct r53_cfg *r, const char *value)
+plan_live(struct hb_ctx *ctx, struct r53_cfg *r, const char *value)
 {
 	struct zone z = {0};
 	struct rrset cur = {0};
@@ -772,12 +808,7 @@ plan_live(struct hb_ctx *ctx, const struct r53_cfg *r, const char *value)
 	const char *type = type_names[r->type];
 
 	buf_init(&vals);
-	if (r->zone_is_id)
-		z.id = xstrdup(str_starts(r->zone, "/hostedzone/") ?
-		    r->zone + strlen("/hostedzone/") : r->zone);
-	else if (zone_by_name(ctx, r->zone, &z) < 0)
-		goto fail;
-	if (rr_read(ctx, &z, fqdn, type, &cur) < 0)
+	if (r53_zone(ctx, r, &z) < 0 || rr_read(ctx, &z, fqdn, type, &cur) < 0)
 		goto fail;
 	values_str(&vals, cur.values, cur.nvalues);
 	if (!cur.exists)
@@ -858,6 +889,103 @@ r53_permissions(const void *cfg, struct iam_policy *p)
 	free(fqdn);
 }
 
+/* ---- watch ------------------------------------------------------------ */
+
+/* One look at the record (the same reads as apply): sets r->api_*. */
+static void
+look_at_record(struct hb_ctx *ctx, struct r53_cfg *r, const char *value)
+{
+	struct zone z = {0};
+	struct rrset cur = {0};
+	struct buf vals;
+	char *fqdn = dns_canon(r->name);
+	const char *type = type_names[r->type];
+	int rc;
+
+	buf_init(&vals);
+	free(r->api_msg);
+	r->api_msg = NULL;
+	r->api_anywhere = false;
+	r->api_health = HEALTH_UNKNOWN;
+	free(ctx->message);
+	ctx->message = NULL;
+	ctx->scope = FAIL_HERE;
+	if ((rc = r53_zone(ctx, r, &z)) == 0)
+		rc = rr_read(ctx, &z, fqdn, type, &cur);
+	if (rc < 0) {
+		/* A zone that does not exist is a verdict; no answer, or no
+		 * permission to ask, leaves the check unable to run. */
+		if (rc == R53_NO_ZONE) {
+			free(r->zone_id);  /* looked up by name again next time */
+			r->zone_id = NULL;
+			r->api_health = HEALTH_FAILED;
+			r->api_anywhere = true;
+		}
+		r->api_msg = xstrdup(ctx->message ? ctx->message : "Route53 did not answer");
+		goto out;
+	}
+	values_str(&vals, cur.values, cur.nvalues);
+	if (rr_holds(&cur, r->type, value, r->ttl)) {
+		r->api_health = HEALTH_OK;
+		r->api_msg = xasprintf("%s %s holds %s (ttl %lld) in zone %s", fqdn, type, value,
+		    r->ttl, z.id);
+	} else if (cur.special != NULL) {
+		r->api_health = HEALTH_FAILED;
+		r->api_anywhere = true;
+		r->api_msg = xasprintf("%s %s in zone %s is %s now: haboot manages a simple record "
+		    "only", fqdn, type, z.id, cur.special);
+	} else {
+		r->api_health = HEALTH_FAILED;
+		r->api_msg = xasprintf("%s %s in zone %s holds %s (ttl %lld), not this instance's "
+		    "%s (ttl %lld)", fqdn, type, z.id, cur.exists ? vals.data : "nothing",
+		    cur.exists ? cur.ttl : 0, value, r->ttl);
+	}
+out:
+	rrset_free(&cur);
+	free(z.id);
+	free(z.name);
+	free(fqdn);
+	buf_free(&vals);
+}
+
+/* Does the name still point here?  At most once per api_interval while it
+ * does, and every round while it does not (a verdict deserves a second
+ * look before the repair). */
+static enum health
+r53_check(struct hb_ctx *ctx, void *p)
+{
+	struct r53_cfg *r = p;
+	const char *value;
+
+	if (ctx->aws == NULL) {
+		ctx_fail(ctx, "no AWS client: the record cannot be looked at");
+		return HEALTH_UNKNOWN;
+	}
+	if ((value = resolve_value(ctx, r)) == NULL)
+		return HEALTH_UNKNOWN;  /* the metadata service did not answer */
+	if (r->api_health == HEALTH_FAILED)
+		r->api_next = 0;
+	if (ctx_api_due(ctx, &r->api_next))
+		look_at_record(ctx, r, value);
+	if (r->api_health == HEALTH_OK)
+		ctx_result(ctx, "%s", r->api_msg);
+	else
+		(r->api_anywhere ? ctx_fail_anywhere : ctx_fail)(ctx, "%s", r->api_msg ?
+		    r->api_msg : "not looked at yet");
+	return r->api_health;
+}
+
+/* Points the name here again, as apply does (swap or upsert); the next
+ * check looks afresh. */
+static int
+r53_repair(struct hb_ctx *ctx, void *p)
+{
+	struct r53_cfg *r = p;
+
+	r->api_next = 0;
+	return r53_apply(ctx, p);
+}
+
 const struct module module_route53 = {
 	.name = "route53",
 	.summary = "point the service's DNS name at this instance",
@@ -867,5 +995,7 @@ const struct module module_route53 = {
 	.plan = r53_plan,
 	.apply = r53_apply,
 	.permissions = r53_permissions,
+	.check = r53_check,
+	.repair = r53_repair,
 	.free = r53_free,
 };

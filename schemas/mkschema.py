@@ -296,6 +296,78 @@ route53 = {
     "then": {"properties": {"value": {"pattern": rf"^(ipv6|{V6})$"}}},
     "else": {"properties": {"value": {"pattern": rf"^(local-ipv4|public-ipv4|{V4})$"}}},
 }
+# address/address.c addr_parse, check_host_ip, check_vpc_cidr, check_ifname.
+AWS_ID = "([0-9a-f]{8}|[0-9a-f]{17})"
+CIDR_AWS = rf"^{V4}/(1[6-9]|2[0-8])$"
+MODE_KEYS = {"secondary-ip": ["ip", "subnet"], "overlay-ip": ["ip", "route_tables", "vpc_cidr"],
+             "eni": ["eni", "tags", "device_index"], "elastic-ip": ["allocation"]}
+ALL_MODE_KEYS = ["ip", "subnet", "route_tables", "vpc_cidr", "eni", "tags", "device_index",
+                 "allocation"]
+
+
+def address_mode(mode, required):
+    others = [k for k in ALL_MODE_KEYS if k not in MODE_KEYS[mode]]
+    then = {"not": {"anyOf": [{"required": [k]} for k in others]}}
+    if required:
+        then["required"] = required
+    return {"if": {"properties": {"mode": {"const": mode}}, "required": ["mode"]}, "then": then}
+
+
+address = {
+    "description": "Move a floating address to this instance once its export answers, so "
+                   "clients that stay mounted reach the new server. The ip must lie inside "
+                   "subnet, and outside every vpc_cidr block (haboot checks this; JSON Schema "
+                   "cannot); the module must come after volume, filesystem and exports.",
+    "properties": {
+        "mode": {"description": "secondary-ip: AssignPrivateIpAddresses to this instance's "
+                                "primary ENI (one subnet, one zone). eni: attach a floating "
+                                "ENI (one zone). overlay-ip: route an address outside the VPC "
+                                "to this instance in the route tables (any zone). elastic-ip: "
+                                "associate a public address.",
+                 "enum": ["secondary-ip", "eni", "overlay-ip", "elastic-ip"]},
+        "ip": {"description": "secondary-ip and overlay-ip: the IPv4 address clients use "
+                              "(not loopback, link-local or multicast).",
+               "type": "string", "pattern": f"^{V4}$",
+               "not": {"pattern": r"^(0|127)\.|^169\.254\.|^(22[4-9]|2[3-5][0-9])\."}},
+        "subnet": {"description": "secondary-ip: the instance subnet's CIDR block (/16 to "
+                                  "/28), to check ip against before boot.",
+                   "type": "string", "pattern": CIDR_AWS},
+        "route_tables": {"description": "overlay-ip: the route tables (rtb-...) that route ip "
+                                        "to the owner, each listed once.",
+                         "type": "array", "minItems": 1, "uniqueItems": True,
+                         "items": {"type": "string", "pattern": f"^rtb-{AWS_ID}$"}},
+        "vpc_cidr": {"description": "overlay-ip: the VPC's CIDR blocks, to check ip lies "
+                                    "outside them before boot (haboot also checks at run time "
+                                    "with the metadata service).",
+                     "type": "array", "minItems": 1,
+                     "items": {"type": "string", "pattern": CIDR_AWS}},
+        "eni": {"description": "eni: the floating network interface's id.", "type": "string",
+                "pattern": f"^eni-{AWS_ID}$"},
+        "tags": {"description": "eni: tags that match exactly one network interface.",
+                 "type": "object", "minProperties": 1,
+                 "propertyNames": {"type": "string", "minLength": 1},
+                 "additionalProperties": {"type": "string"}},
+        "device_index": {"description": "eni: the device index to attach it at. Default 1.",
+                         "type": "integer", "minimum": 1, "maximum": 31, "default": 1},
+        "allocation": {"description": "elastic-ip: the Elastic IP's allocation id.",
+                       "type": "string", "pattern": f"^eipalloc-{AWS_ID}$"},
+        "interface": {"description": "The local interface, when not the one with the ENI's "
+                                     "MAC: 1 to 15 characters, no space, / or :.",
+                      "type": "string", "pattern": r"^[^\x00-\x20/:\x7f]{1,15}$",
+                      "not": {"enum": [".", ".."]}},
+        "timeout": dur("How long EC2 may take to show the move (and an ENI to appear).", "60s",
+                       "1s", "30m"),
+    },
+    "required": ["mode"],
+    "examples": [{"mode": "overlay-ip", "ip": "192.168.10.5",
+                  "route_tables": ["rtb-0123456789abcdef0"]}],
+    "allOf": [address_mode("secondary-ip", ["ip"]), address_mode("overlay-ip",
+                                                               ["ip", "route_tables"]),
+              address_mode("eni", None), address_mode("elastic-ip", ["allocation"]),
+              {"not": {"required": ["eni", "tags"]}},
+              {"if": {"properties": {"mode": {"const": "eni"}}, "required": ["mode"]},
+               "then": {"anyOf": [{"required": ["eni"]}, {"required": ["tags"]}]}}],
+}
 # notify.c notify_parse.
 notify = {
     "description": "Tell operators: an SNS report and CloudWatch health metrics. Needs sns, "
@@ -325,12 +397,121 @@ notify = {
                   "metric": {"namespace": "HA/NFS", "name": "Healthy"}}],
 }
 
+# service/parse.c svc_parse, parse_stop, parse_data, parse_ready.
+ARGV = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+# check_account: a useradd(8) name (a final $ allowed) or a numeric id.
+ACCOUNT = r"^([A-Za-z_]([A-Za-z0-9_.-]{0,31}|[A-Za-z0-9_.-]{0,30}\$)|[0-9]{1,9})$"
+# check_unit: systemd.unit(5) names; a .service or no suffix (systemctl adds it).
+UNIT_C = r"[A-Za-z0-9_:.\\-]"
+UNIT = (r"^(?=[\s\S]{1,255}$)(?!(?![\s\S]*\.service$)[\s\S]{248,}$)"
+        r"(?![\s\S]*\.(socket|target|device|mount|automount|swap|timer|path|slice|scope)$)"
+        rf"[A-Za-z0-9_:\\]{UNIT_C}*(@[A-Za-z0-9_:\\-]{UNIT_C}*)?(\.service)?$")
+# check_url: http(s)://HOST[:PORT][/PATH], no user or password, no #.
+PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+HOSTNAME = (r"(?=[^:/]{1,253}(:|/|$))(?![0-9.]+(:|/|$))"
+            r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*")
+URL = rf"^https?://({V4}|\[{V6}\]|{HOSTNAME})(:{PORT})?(/[\x21\x22\x24-\x7e]*)?$"
+service = {
+    "description": "Start the service that lives on the volume (a systemd unit, or a command "
+                   "haboot runs as a detached daemon), prove it ready, restart it under watch "
+                   "and stop it on release. Give unit or command, not both.",
+    "properties": {
+        "unit": {"description": "A systemd service unit, started with systemctl start "
+                                "(e.g. postgresql@15-main); systemctl adds .service.",
+                 "type": "string", "pattern": UNIT},
+        "command": dict(ARGV, description="The argv that runs the service in the foreground "
+                                          "(or starts its daemon and exits 0); haboot starts it "
+                                          "detached, in a session of its own, stdin /dev/null, "
+                                          "output to log."),
+        "user": {"description": "Who the service's commands run as (command, init, stop, ready "
+                                "command): a name in /etc/passwd or a numeric id. Default root.",
+                 "type": "string", "pattern": ACCOUNT},
+        "group": {"description": "Their group. Default the user's primary group.",
+                  "type": "string", "pattern": ACCOUNT},
+        "environment": {"description": "The commands' environment, added to a clean one (PATH, "
+                                       "HOME, USER, LOGNAME, SHELL); haboot's own is not passed on.",
+                        "type": "object", "minProperties": 1,
+                        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                        "additionalProperties": {"type": "string"}},
+        "directory": abspath("The commands' working directory. Default /."),
+        "log": abspath("command only: where the service's output goes. Default "
+                       "/var/log/haboot/service.log."),
+        "pidfile": abspath("command only: where haboot keeps the daemon's pid and start time. "
+                           "Default /run/haboot/service.pid."),
+        "init": dict(ARGV, description="Run once, as user, when the data directory is missing "
+                                       "or empty (a blank volume's first boot), e.g. initdb. "
+                                       "Needs data."),
+        "stop": {"description": "How release stops the service.", "type": "object",
+                 "additionalProperties": False,
+                 "properties": {
+                     "command": dict(ARGV, description="command only: the stop command. Default "
+                                                       "SIGTERM to the daemon haboot started."),
+                     "timeout": dur("How long the service may take to stop.", "90s", "1s", "1h")}},
+        "data": {"description": "The data directory on the volume: created if missing, given "
+                                "its owner and mode before the service starts.",
+                 "type": "object", "additionalProperties": False,
+                 "properties": {
+                     "path": abspath("The directory: on the volume, not /.",
+                                     {"not": {"const": "/"}}),
+                     "owner": {"description": "Its owner. Default user (else root).",
+                               "type": "string", "pattern": ACCOUNT},
+                     "group": {"description": "Its group. Default the owner's primary group.",
+                               "type": "string", "pattern": ACCOUNT},
+                     "mode": {"description": "Its mode, quoted octal. Default \"0700\".",
+                              "type": "string", "pattern": "^[0-7]{3,4}$", "default": "0700"},
+                     "recursive": {"description": "Also give everything under it that another "
+                                                  "owner holds to the owner (modes untouched).",
+                                   "type": "boolean", "default": False}},
+                 "required": ["path"]},
+        "ready": {"description": "How haboot knows the service serves: one of port, command and "
+                                 "http. It is probed again with backoff until timeout, and it "
+                                 "is watch's check.",
+                  "type": "object", "additionalProperties": False,
+                  "properties": {
+                      "port": {"description": "A TCP port that accepts a connection.",
+                               "type": "integer", "minimum": 1, "maximum": 65535},
+                      "host": {"description": "The address port is probed on. Default 127.0.0.1.",
+                               "type": "string", "pattern": f"^({V4}|{V6})$",
+                               "default": "127.0.0.1"},
+                      "command": dict(ARGV, description="A command (as user) that exits 0 when "
+                                                        "the service is ready."),
+                      "http": {"description": "A URL a GET must answer with 2xx: http or https, "
+                                              "no user or password.",
+                               "type": "string", "pattern": URL},
+                      "timeout": dur("How long the service may take to become ready.", "90s",
+                                     "1s", "1h")},
+                  "oneOf": [{"required": ["port"]}, {"required": ["command"]},
+                            {"required": ["http"]}],
+                  "dependentRequired": {"host": ["port"]}},
+    },
+    "required": ["ready"],
+    "dependentRequired": {"init": ["data"]},
+    "examples": [{"command": ["/usr/lib/postgresql/15/bin/postgres", "-D", "/srv/pg/15/main"],
+                  "user": "postgres",
+                  "data": {"path": "/srv/pg/15/main", "mode": "0700"},
+                  "init": ["/usr/lib/postgresql/15/bin/initdb", "-D", "/srv/pg/15/main"],
+                  "stop": {"command": ["/usr/lib/postgresql/15/bin/pg_ctl", "-D",
+                                       "/srv/pg/15/main", "stop", "-m", "fast"],
+                           "timeout": "2m"},
+                  "ready": {"command": ["psql", "-h", "/var/run/postgresql", "-Atc",
+                                        "select 1"], "timeout": "3m"}}],
+    "oneOf": [
+        {"required": ["unit"],
+         "not": {"anyOf": [{"required": ["command"]}, {"required": ["log"]},
+                           {"required": ["pidfile"]}]},
+         "properties": {"stop": {"not": {"required": ["command"]}}}},
+        {"required": ["command"], "not": {"required": ["unit"]}},
+    ],
+}
+
 defs = {"client": client, "export": export}
 entries = []
 for name, desc, body, *req in [
     ("volume", "Attach the shared EBS volume.", volume),
     ("filesystem", "Fsck, mount and verify the volume's filesystem.", filesystem),
     ("exports", "Serve the volume over NFS.", exports),
+    ("service", "Start the service on the volume and prove it ready.", service),
+    ("address", "Move a floating address here.", address),
     ("route53", "Point DNS at this instance.", route53),
     ("notify", "Tell operators.", notify, False),
 ]:
@@ -340,7 +521,7 @@ for name, desc, body, *req in [
     entries.append({"$ref": f"#/$defs/{name}_entry"})
 
 once = [{"contains": {"type": "object", "required": [n]}, "minContains": 0, "maxContains": 1}
-        for n in ["volume", "filesystem", "exports", "route53", "notify"]]
+        for n in ["volume", "filesystem", "exports", "service", "address", "route53", "notify"]]
 
 # manifest.c parse_top and parse_module_entry.
 schema = {
@@ -396,8 +577,10 @@ schema = {
                       "heartbeat": dur("How often the Healthy metric is published.", "1m",
                                        "1s", "1h"),
                       "api_interval": dur("A module asks AWS about its piece (the volume's "
-                                          "attachment, the DNS record) at most this often.",
-                                          "1m", "1s", "1h")}},
+                                          "attachment, the DNS record) at most this often "
+                                          "while it is healthy; the default keeps a watcher "
+                                          "under 100 AWS calls an hour besides the metric.",
+                                          "2m", "1s", "1h")}},
         "release": {"description": "How `haboot release` hands the service over on a planned "
                                    "stop, and what the watcher listens for.",
                     "type": "object", "additionalProperties": False,

@@ -253,7 +253,11 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *resp)
 	} else if (sink.overflow) {
 		snprintf(resp->err, sizeof(resp->err), "answer larger than %zu bytes", sink.max);
 	} else {
-		snprintf(resp->err, sizeof(resp->err), "%s",
+		/* TLS libraries word it their own way ("Cert verify failed:
+		 * BADCERT_NOT_TRUSTED"): say what it means, the same for all. */
+		snprintf(resp->err, sizeof(resp->err), "%s%s",
+		    cc == CURLE_PEER_FAILED_VERIFICATION ? "server certificate not verified: " :
+		    cc == CURLE_SSL_CACERT_BADFILE ? "CA certificate bundle unreadable: " : "",
 		    errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		resp->transient = transient(cc);
 	}

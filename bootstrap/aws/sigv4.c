@@ -2,13 +2,11 @@
 #include "sigv4.h"
 
 #include <ctype.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "aws/sha256.h"
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -25,18 +23,16 @@ hex(const unsigned char *p, size_t n, char *out)
 static void
 sha256_hex(const void *p, size_t n, char out[65])
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
+	unsigned char md[SHA256_LEN];
 
-	SHA256(p, n, md);
+	sha256(p, n, md);
 	hex(md, sizeof(md), out);
 }
 
 static void
 hmac(const void *key, size_t klen, const void *msg, size_t mlen, unsigned char out[32])
 {
-	unsigned int olen = 32;
-
-	HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &olen);
+	hmac_sha256(key, klen, msg, mlen, out);
 }
 
 void
@@ -230,9 +226,9 @@ sigv4_authorization(const struct sigv4_req *r, struct buf *out)
 	    r->access_key, scope.data, names.data ? names.data : "", sighex);
 
 	/* The secret and everything derived from it leave no copy behind. */
-	OPENSSL_cleanse(kdate_key.data, kdate_key.len);
-	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(k2, sizeof(k2));
+	explicit_bzero(kdate_key.data, kdate_key.len);
+	explicit_bzero(k, sizeof(k));
+	explicit_bzero(k2, sizeof(k2));
 	buf_free(&kdate_key);
 	buf_free(&cr);
 	buf_free(&names);

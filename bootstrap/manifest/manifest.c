@@ -188,7 +188,7 @@ parse_watch(struct cfg *c, struct watch_cfg *w, const struct ynode *v)
 	w->window_ms = 10 * MIN;
 	w->backoff_ms = 10 * S;
 	w->heartbeat_ms = 1 * MIN;
-	w->api_ms = 1 * MIN;
+	w->api_ms = 2 * MIN;
 	if (v == NULL || !cfg_map(c, v, "watch", watch_keys))
 		return;
 	cfg_duration(c, v, "interval", false, 1 * S, 10 * MIN, &w->interval_ms);
@@ -247,6 +247,23 @@ parse_release(struct cfg *c, struct release_cfg *r, const struct ynode *v)
 	}
 }
 
+/* A module that must follow others (module.h: after) comes after them. */
+static void
+check_order(struct cfg *c, const struct manifest *m)
+{
+	for (size_t i = 0; i < m->nmods; i++) {
+		const struct module *mod = m->mods[i].mod;
+
+		for (size_t k = 0; mod->after != NULL && mod->after[k] != NULL; k++)
+			for (size_t j = i + 1; j < m->nmods; j++)
+				if (strcmp(m->mods[j].mod->name, mod->after[k]) == 0)
+					diag_at(c->d, m->mods[i].line, m->mods[i].col, "module %s must come "
+					    "after %s (line %d): the modules run in the order written, and %s "
+					    "needs what %s has done; move it below", mod->name, mod->after[k],
+					    m->mods[j].line, mod->name, mod->after[k]);
+	}
+}
+
 static void
 parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
 {
@@ -292,6 +309,7 @@ parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
 	}
 	for (size_t i = 0; i < mods->nitems; i++)
 		parse_module_entry(c, m, mods->items[i]);
+	check_order(c, m);
 }
 
 void

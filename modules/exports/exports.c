@@ -530,7 +530,8 @@ wait_server(struct hb_ctx *ctx, const struct exports_cfg *x, long long log_offse
 	    sizeof(why)) < 0) {
 		errs = exports_ganesha_config_errors(x->check_log, log_offset);
 		fmt_duration(limit, tbuf, sizeof(tbuf));
-		ctx_fail(ctx, "the NFS server did not answer on %s:%lld within %s after the restart "
+		/* A configuration ganesha rejects is rejected on every instance. */
+		(errs ? ctx_fail_anywhere : ctx_fail)(ctx, "the NFS server did not answer on %s:%lld within %s after the restart "
 		    "(%s); the restart command said: %s%s%s%s%s", x->check_host, x->check_port,
 		    tbuf, why, said, errs ? "; " : "", errs ? x->check_log : "",
 		    errs ? " says: " : "", errs ? errs : "");
@@ -538,11 +539,35 @@ wait_server(struct hb_ctx *ctx, const struct exports_cfg *x, long long log_offse
 		return -1;
 	}
 	if ((errs = exports_ganesha_config_errors(x->check_log, log_offset)) != NULL) {
-		ctx_fail(ctx, "NFS-Ganesha answers but rejected its configuration, so clients "
+		ctx_fail_anywhere(ctx, "NFS-Ganesha answers but rejected its configuration, so clients "
 		    "would find no export; %s says: %s", x->check_log, errs);
 		free(errs);
 		return -1;
 	}
+	return 0;
+}
+
+void
+exports_view_free(struct exports_view *v)
+{
+	buf_free(&v->want);
+	buf_free(&v->have);
+	free(v->recovery);
+	memset(v, 0, sizeof(*v));
+}
+
+int
+exports_observe(struct hb_ctx *ctx, const struct exports_cfg *x, struct exports_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	buf_init(&v->want);
+	buf_init(&v->have);
+	v->recovery = exports_recovery_root(x, ctx_fact(ctx, FACT_FS_MOUNTPOINT));
+	exports_render(x, v->recovery, &v->want);
+	if (read_existing(ctx, x->config, &v->have, &v->exists) < 0)
+		return -1;
+	v->same = v->exists && v->have.len == v->want.len &&
+	    memcmp(v->have.data, v->want.data, v->want.len) == 0;
 	return 0;
 }
 
@@ -552,14 +577,10 @@ exports_plan(struct hb_ctx *ctx, void *p)
 	struct exports_cfg *x = p;
 	struct effects *e = ctx->eff;
 	const char *mnt = ctx_fact(ctx, FACT_FS_MOUNTPOINT);
-	char *recovery = exports_recovery_root(x, mnt);
-	struct buf want, have;
-	bool exists, same;
+	struct exports_view v;
 	char tbuf[32], *said = NULL;
 	int rc = -1;
 
-	buf_init(&want);
-	buf_init(&have);
 	for (size_t i = 0; i < x->nex; i++) {
 		if (mnt)
 			eff_describe(e, EK_CHECK, "%s is a directory on the volume mounted at %s, whose "
@@ -572,18 +593,16 @@ exports_plan(struct hb_ctx *ctx, void *p)
 			eff_describe(e, EK_CHECK, "%s: no filesystem module and no signature: apply "
 			    "will refuse to export an unproven volume", x->ex[i].path);
 	}
-	exports_render(x, recovery, &want);
-	if (read_existing(ctx, x->config, &have, &exists) < 0)
+	if (exports_observe(ctx, x, &v) < 0)
 		goto out;
-	same = exists && have.len == want.len && memcmp(have.data, want.data, want.len) == 0;
-	if (same) {
-		describe_content(ctx, x->config, &want, true);
+	if (v.same) {
+		describe_content(ctx, x->config, &v.want, true);
 		eff_describe(e, EK_NOTE, "exports unchanged: no rewrite; restart only if the NFS "
 		    "server does not answer on %s:%lld", x->check_host, x->check_port);
 		rc = 0;
 		goto out;
 	}
-	if (write_config(ctx, x, &want) < 0 || restart_server(ctx, x, recovery, &said) < 0)
+	if (write_config(ctx, x, &v.want) < 0 || restart_server(ctx, x, v.recovery, &said) < 0)
 		goto out;
 	fmt_duration(x->check_timeout_ms, tbuf, sizeof(tbuf));
 	eff_describe(e, EK_WAIT, "until the NFS server answers on %s:%lld (up to %s)",
@@ -593,37 +612,31 @@ exports_plan(struct hb_ctx *ctx, void *p)
 		    x->check_log);
 	rc = 0;
 out:
-	buf_free(&want);
-	buf_free(&have);
-	free(recovery);
+	exports_view_free(&v);
 	free(said);
 	return rc;
 }
 
+/* apply, and repair: prove the volume, write the file if it differs, restart
+ * the server when the file changed, when it does not answer, or always
+ * (force, a repair), and wait until it answers. */
 static int
-exports_apply(struct hb_ctx *ctx, void *p)
+converge(struct hb_ctx *ctx, struct exports_cfg *x, bool force)
 {
-	struct exports_cfg *x = p;
 	const char *server = x->server == SERVER_KERNEL ? "kernel nfsd" : "NFS-Ganesha";
-	char *recovery = NULL, *said = NULL;
-	struct buf want, have;
-	bool exists;
+	struct exports_view v;
+	char *said = NULL;
 	long long log_offset;
 	char why[160];
 	int rc = -1;
 
-	buf_init(&want);
-	buf_init(&have);
-	if (exports_prove_volume(ctx, x) < 0)
-		goto out;
-	recovery = exports_recovery_root(x, ctx_fact(ctx, FACT_FS_MOUNTPOINT));
-	exports_render(x, recovery, &want);
-	if (read_existing(ctx, x->config, &have, &exists) < 0)
+	memset(&v, 0, sizeof(v));
+	if (exports_prove_volume(ctx, x) < 0 || exports_observe(ctx, x, &v) < 0)
 		goto out;
 	ctx_set_fact(ctx, FACT_EXPORTS_CONFIG, "%s", x->config);
 	if (x->server == SERVER_GANESHA)
-		ctx_set_fact(ctx, FACT_EXPORTS_RECOVERY, "%s", recovery);
-	if (exists && have.len == want.len && memcmp(have.data, want.data, want.len) == 0) {
+		ctx_set_fact(ctx, FACT_EXPORTS_RECOVERY, "%s", v.recovery);
+	if (v.same && !force) {
 		log_info(ctx->module, "exports unchanged: %s already holds them", x->config);
 		if (exports_probe(x->check_host, (int)x->check_port, 1000, why, sizeof(why)) == 0) {
 			ctx_result(ctx, "exports unchanged (%s); %s answers on %s:%lld", x->config,
@@ -633,62 +646,40 @@ exports_apply(struct hb_ctx *ctx, void *p)
 		}
 		log_warn(ctx->module, "but the NFS server does not answer on %s:%lld (%s): "
 		    "restarting it", x->check_host, x->check_port, why);
-	} else if (write_config(ctx, x, &want) < 0) {
+	} else if (!v.same && write_config(ctx, x, &v.want) < 0) {
 		goto out;
 	}
 	ctx->changed = true;
 	log_offset = exports_file_size(x->check_log);
-	if (restart_server(ctx, x, recovery, &said) < 0 ||
+	if (restart_server(ctx, x, v.recovery, &said) < 0 ||
 	    wait_server(ctx, x, log_offset, said) < 0)
 		goto out;
-	ctx_result(ctx, "%zu export%s of %s served by %s (%s); it answers on %s:%lld", x->nex,
-	    x->nex == 1 ? "" : "s", x->ex[0].path, server, x->config, x->check_host,
-	    x->check_port);
+	if (force)
+		ctx_result(ctx, "%s%s restarted; it answers on %s:%lld", v.same ? "" : "rewrote "
+		    "the exports, ", server, x->check_host, x->check_port);
+	else
+		ctx_result(ctx, "%zu export%s of %s served by %s (%s); it answers on %s:%lld",
+		    x->nex, x->nex == 1 ? "" : "s", x->ex[0].path, server, x->config, x->check_host,
+		    x->check_port);
 	rc = 0;
 out:
-	buf_free(&want);
-	buf_free(&have);
-	free(recovery);
+	exports_view_free(&v);
 	free(said);
 	return rc;
 }
 
-/* Does the NFS server answer?  (A first cut: a TCP connect.) */
-static enum health
-exports_check(struct hb_ctx *ctx, void *p)
+static int
+exports_apply(struct hb_ctx *ctx, void *p)
 {
-	struct exports_cfg *x = p;
-	char why[160];
-
-	if (exports_probe(x->check_host, (int)x->check_port, 5000, why, sizeof(why)) < 0) {
-		ctx_fail(ctx, "the NFS server does not answer on %s:%lld (%s)", x->check_host,
-		    x->check_port, why);
-		return HEALTH_FAILED;
-	}
-	ctx_result(ctx, "the NFS server answers on %s:%lld", x->check_host, x->check_port);
-	return HEALTH_OK;
+	return converge(ctx, p, false);
 }
 
-/* Restarts the server with the manifest's command, as apply does. */
+/* After a failed check: the volume proven again, the file as the manifest
+ * wants it, the server restarted with the manifest's command, as apply does. */
 static int
 exports_repair(struct hb_ctx *ctx, void *p)
 {
-	struct exports_cfg *x = p;
-	char *recovery = exports_recovery_root(x, ctx_fact(ctx, FACT_FS_MOUNTPOINT)), *said = NULL;
-	long long log_offset = exports_file_size(x->check_log);
-	int rc = -1;
-
-	if (exports_prove_volume(ctx, x) < 0)
-		goto out;
-	if (restart_server(ctx, x, recovery, &said) < 0 || wait_server(ctx, x, log_offset, said) < 0)
-		goto out;
-	ctx_result(ctx, "restarted the NFS server; it answers on %s:%lld", x->check_host,
-	    x->check_port);
-	rc = 0;
-out:
-	free(recovery);
-	free(said);
-	return rc;
+	return converge(ctx, p, true);
 }
 
 const struct module module_exports = {

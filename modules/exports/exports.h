@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "context.h"
+#include "module.h"
 #include "util.h"
 
 enum exports_server { SERVER_KERNEL, SERVER_GANESHA };
@@ -54,6 +55,24 @@ struct exports_cfg {
 	bool check_log_set;
 	long long lease_s, grace_s;
 };
+
+/* exports.c: what the machine holds for this module, read the same way by
+ * plan, apply and check: haboot's file as it is, and as the manifest wants it. */
+struct exports_view {
+	char *recovery;     /* ganesha's RecoveryRoot */
+	struct buf want;    /* the file as rendered from the manifest */
+	struct buf have;    /* the file as it is (when exists) */
+	bool exists, same;
+};
+/* 0, or -1 after ctx_fail (the file is not haboot's, or unreadable). */
+int exports_observe(struct hb_ctx *ctx, const struct exports_cfg *x, struct exports_view *v);
+void exports_view_free(struct exports_view *v);
+
+/* check.c: the watcher's check: the server answers RPCs for each NFS version
+ * it serves (and MOUNT for v3), and lists the exports. */
+enum health exports_check(struct hb_ctx *ctx, void *cfg);
+/* Do `exportfs -v` lines (out) list path as an export?  (Pure; unit-tested.) */
+bool exports_listed(const char *exportfs_out, const char *path);
 
 /* render.c */
 /* NULL if opt (already known to exportfs) can be honoured by NFS-Ganesha, else why not. */

@@ -216,14 +216,17 @@ render_ganesha(const struct exports_cfg *x, const char *recovery, struct buf *ou
 	    "# NFS-Ganesha exports of the shared volume, for the main configuration to\n"
 	    "# include with: %%include \"%s\"\n"
 	    "# The main configuration keeps NFS_CORE_PARAM (port, bind address,\n"
-	    "# protocols) and no NFSv4 block: the one below is haboot's.\n"
+	    "# protocols; Enable_NLM = false) and no NFSv4 block: the one below is haboot's.\n"
 	    "\n", x->config);
+	/* Why grace is what it is: README, "NFS grace".  Ganesha's source says
+	 * when it ends early: src/SAL/nfs4_recovery.c, nfs_try_lift_grace(). */
 	buf_adds(out,
 	    "# NFSv4 client records are kept on the shared volume so that clients can\n"
 	    "# reclaim their opens and locks from the server that takes the volume over.\n"
 	    "# Grace outlasts one lease so every live client notices the new server and\n"
-	    "# reclaims in time; ganesha ends grace early once every recorded client has\n"
-	    "# reclaimed, so the full grace is paid only when a recorded client is gone.\n");
+	    "# reclaims in time.  Ganesha ends it early once every recorded client has\n"
+	    "# sent RECLAIM_COMPLETE (NFSv4.1 and later), if NLM is off; with no record,\n"
+	    "# at once.  An NFSv4.0 client, or one that is gone, means the full grace.\n");
 	buf_printf(out,
 	    "NFSv4 {\n"
 	    "\tRecoveryBackend = fs;\n"

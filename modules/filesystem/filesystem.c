@@ -12,7 +12,12 @@
  *  6. the signature, else unmount and stop; then remount read-write;
  *  7. the takeover generation, MOUNT/.haboot/generation.  It is bumped only
  *     when this instance is not already the recorded holder, so a re-run on a
- *     converged instance changes nothing. */
+ *     converged instance changes nothing.
+ *
+ * Steps 1 to 3 (and the signature, when mounted) are read once by fs_observe,
+ * which plan, apply and the watcher's check (check.c) share: plan describes
+ * what apply decides from the same observation, and check compares it with
+ * what apply left. */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -24,14 +29,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "blkprobe.h"
 #include "filesystem.h"
 #include "log.h"
-#include "module.h"
 #include "util.h"
-
-enum fs_type { FS_EXT4, FS_XFS };
-enum fs_format { FORMAT_NEVER, FORMAT_IF_BLANK };
 
 static const char *const type_names[] = {"ext4", "xfs", NULL};
 static const char *const format_names[] = {"never", "if-blank", NULL};
@@ -45,32 +45,6 @@ static const char *const fs_keys[] = {
 #define SIG_ABOUT "the volume signature (volume, filesystem type and UUID, time, this instance)"
 #define GEN_ABOUT "the takeover generation, JSON (this instance, counter, time, previous holder)"
 #define DEFAULT_LABEL "haboot"
-
-/* One line of /proc/self/mountinfo. */
-struct mnt_entry {
-	dev_t dev;
-	char *target, *fstype, *source;
-	bool ro;
-};
-
-/* What one apply knows as it goes. */
-struct fs_run {
-	struct fs_cfg *f;
-	const char *type;  /* the wanted type's name */
-	const char *dev;   /* device path */
-	char *who;         /* "/dev/xvdf (vol-1)" for messages */
-	const char *vol;   /* the volume id, else the device path */
-	dev_t rdev;
-	char *mnt;         /* the mountpoint as the kernel names it */
-	char *sig;         /* mnt/signature */
-	struct blk_info bi;
-	bool formatted;
-	bool log_dirty;    /* xfs: its log had to be replayed (its last holder crashed) */
-	bool mounted;      /* by this run */
-	bool changed_before_mount; /* ctx->changed before this run mounted it */
-	bool ro;           /* mounted read-only right now */
-	struct buf done;   /* what this run did, for the result line */
-};
 
 static const char *
 check_mount_option(const char *s)
@@ -254,7 +228,7 @@ mnt_clear(struct mnt_entry *m)
 static int
 mnt_parse(char *line, struct mnt_entry *m)
 {
-	char *f[6], *save = NULL, *tok, *fstype = NULL, *source = NULL;
+	char *f[6], *save = NULL, *tok, *fstype = NULL, *source = NULL, *super;
 	unsigned maj, min;
 	int n = 0;
 
@@ -276,6 +250,15 @@ mnt_parse(char *line, struct mnt_entry *m)
 	m->fstype = xstrdup(fstype);
 	m->source = unescape(source);
 	m->ro = strcmp(f[5], "ro") == 0 || str_starts(f[5], "ro,");
+	/* The superblock's options: ext4's errors=remount-ro turns these ro (or,
+	 * since Linux 6.x, adds emergency_ro) and leaves the mount's own rw. */
+	if ((super = strtok_r(NULL, " ", &save)) != NULL) {
+		char *opt, *osave = NULL;
+
+		for (opt = strtok_r(super, ",", &osave); opt; opt = strtok_r(NULL, ",", &osave))
+			if (strcmp(opt, "ro") == 0 || strcmp(opt, "emergency_ro") == 0)
+				m->ro = true;
+	}
 	return 0;
 }
 
@@ -330,8 +313,8 @@ same_node(const char *a, const char *b)
 /* The volume module hands its device over only after proving it is the
  * volume; `device:` names a disk no volume module manages.  When planning, the
  * volume module's fact is a placeholder until it has run for real. */
-static int
-resolve_device(struct hb_ctx *ctx, const struct fs_cfg *f, bool planning, const char **dev)
+int
+fs_resolve_device(struct hb_ctx *ctx, const struct fs_cfg *f, bool planning, const char **dev)
 {
 	const char *vdev = ctx_fact(ctx, FACT_VOLUME_DEVICE);
 	const char *vol = ctx_fact(ctx, FACT_VOLUME_ID);
@@ -391,7 +374,11 @@ decide(struct hb_ctx *ctx, const struct fs_run *r)
 
 	switch (r->bi.content) {
 	case BLK_BLANK:
-		if (r->f->format == FORMAT_IF_BLANK)
+		if (r->repairing)
+			ctx_fail_anywhere(ctx, "%s is blank now, yet it held the filesystem this "
+			    "instance mounted: a repair never formats; find out what wrote over it",
+			    r->who);
+		else if (r->f->format == FORMAT_IF_BLANK)
 			rc = 1;
 		else
 			ctx_fail_anywhere(ctx, "%s is blank and format=never: refusing to mount an empty volume "
@@ -886,10 +873,10 @@ out:
 	return rc;
 }
 
-/* ---- apply -------------------------------------------------------------- */
+/* ---- the observation ---------------------------------------------------- */
 
-static void
-run_init(struct hb_ctx *ctx, struct fs_run *r, struct fs_cfg *f, const char *dev)
+void
+fs_run_init(struct hb_ctx *ctx, struct fs_run *r, struct fs_cfg *f, const char *dev)
 {
 	const char *vol = ctx_fact(ctx, FACT_VOLUME_ID);
 
@@ -904,14 +891,112 @@ run_init(struct hb_ctx *ctx, struct fs_run *r, struct fs_cfg *f, const char *dev
 	buf_init(&r->done);
 }
 
-static void
-run_free(struct fs_run *r)
+void
+fs_run_free(struct fs_run *r)
 {
 	free(r->who);
 	free(r->mnt);
 	free(r->sig);
 	buf_free(&r->done);
+	memset(r, 0, sizeof(*r));
 }
+
+void
+fs_view_free(struct fs_view *v)
+{
+	mnt_clear(&v->here);
+	mnt_clear(&v->other);
+	memset(v, 0, sizeof(*v));
+}
+
+int
+fs_observe(struct hb_ctx *ctx, struct fs_run *r, enum fs_observe_depth depth, struct fs_view *v)
+{
+	struct stat st;
+	char *why = NULL;
+
+	memset(v, 0, sizeof(*v));
+	/* A device that is not there yet (planned before the volume is
+	 * attached) is no error here: apply says so, plan describes both cases. */
+	if (stat(r->dev, &st) == 0) {
+		if (depth == FSO_ALL) {
+			int fd;
+
+			if (open_device(ctx, r, false, &fd) < 0)
+				return -1;
+			close(fd);
+		} else if (!S_ISBLK(st.st_mode))
+			return ctx_fail(ctx, "%s is not a block device", r->who);
+		else
+			r->rdev = st.st_rdev;
+		v->dev_present = true;
+	} else if (errno != ENOENT)
+		return ctx_fail(ctx, "cannot look at %s: %s", r->who, strerror(errno));
+	if (mnt_lookup(r->mnt, r->rdev, &v->here, &v->other, &why) < 0) {
+		ctx_fail(ctx, "%s", why);
+		free(why);
+		return -1;
+	}
+	v->mounted = v->dev_present && v->here.target != NULL && v->here.dev == r->rdev;
+	if (depth == FSO_MOUNTS)
+		return 0;
+	if (v->dev_present) {
+		if (probe(ctx, r, false) < 0)
+			return -1;
+		v->probed = true;
+	}
+	if (v->mounted) {
+		if (lstat(r->sig, &st) < 0)
+			v->sig = 0;
+		else
+			v->sig = S_ISREG(st.st_mode) ? 1 : -1;
+	}
+	return 0;
+}
+
+int
+fs_conflicts(struct hb_ctx *ctx, const struct fs_run *r, const struct fs_view *v)
+{
+	if (v->here.target != NULL && v->here.dev != r->rdev)
+		return ctx_fail(ctx, "%s already has %s (%s, device %u:%u) mounted on it, not %s: "
+		    "unmount it or choose another mountpoint", r->mnt, v->here.source,
+		    v->here.fstype, major(v->here.dev), minor(v->here.dev), r->who);
+	if (v->other.target != NULL)
+		return ctx_fail(ctx, "%s is already mounted at %s: refusing to mount it at %s as "
+		    "well (unmount it there first)", r->who, v->other.target, r->mnt);
+	return 0;
+}
+
+long long
+fs_error_count(dev_t dev, char **first)
+{
+	char link[64], target[256], path[PATH_MAX];
+	const char *name;
+	struct buf b;
+	ssize_t n;
+	long long count = 0;
+
+	*first = NULL;
+	snprintf(link, sizeof(link), "/sys/dev/block/%u:%u", major(dev), minor(dev));
+	if ((n = readlink(link, target, sizeof(target) - 1)) < 0)
+		return 0;
+	target[n] = '\0';
+	name = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+	buf_init(&b);
+	snprintf(path, sizeof(path), "/sys/fs/ext4/%s/errors_count", name);
+	if (read_file(path, 64, &b) == 0)
+		count = strtoll(b.data, NULL, 10);
+	buf_reset(&b);
+	snprintf(path, sizeof(path), "/sys/fs/ext4/%s/first_error_func", name);
+	if (count > 0 && read_file(path, 256, &b) == 0 && b.len > 0) {
+		b.data[strcspn(b.data, "\n")] = '\0';
+		*first = xasprintf("the first in %s", b.data);
+	}
+	buf_free(&b);
+	return count;
+}
+
+/* ---- apply -------------------------------------------------------------- */
 
 /* After mkdir, the kernel's name for the mountpoint (symlinks resolved). */
 static void
@@ -977,14 +1062,25 @@ out:
 	return rc;
 }
 
-static int
-remount_rw(struct hb_ctx *ctx, struct fs_run *r)
+/* A filesystem the kernel found errors on (ext4 with errors=remount-ro
+ * turned itself read-only) is not remounted read-write: it wants fsck. */
+int
+fs_remount_rw(struct hb_ctx *ctx, struct fs_run *r)
 {
 	const char *argv[] = {"mount", "-o", "remount,rw", r->mnt, NULL};
 	struct exec_result res;
-	char *o;
+	char *o, *first = NULL;
+	long long errors;
 	int rc = 0;
 
+	if ((errors = fs_error_count(r->rdev, &first)) > 0) {
+		rc = ctx_fail(ctx, "%s is read-only and the kernel counted %lld error%s on it (%s): "
+		    "not remounting it read-write; it wants e2fsck, which a new instance runs at "
+		    "boot (or unmount it and run e2fsck %s by hand)", r->mnt, errors,
+		    errors == 1 ? "" : "s", first ? first : "see dmesg", r->dev);
+		free(first);
+		return rc;
+	}
 	if (eff_run(ctx->eff, argv, &res) < 0) {
 		o = outcome(&res);
 		rc = ctx_fail(ctx, "cannot remount %s read-write (%s): it stays mounted read-only; "
@@ -1008,81 +1104,65 @@ set_facts(struct hb_ctx *ctx, const struct fs_run *r)
 	ctx_set_fact(ctx, FACT_FS_UUID, "%s", r->bi.uuid);
 }
 
+int
+fs_converge(struct hb_ctx *ctx, struct fs_run *r, struct fs_view *v)
+{
+	struct fs_cfg *f = r->f;
+
+	if (!v->dev_present)
+		return ctx_fail(ctx, "cannot open %s: %s", r->who, strerror(ENOENT));
+	if (fs_conflicts(ctx, r, v) < 0)
+		return -1;
+	if (v->mounted) {
+		/* Converged, or an earlier run stopped half way: no fsck, no mount. */
+		if (!type_matches(v->here.fstype, f->type))
+			return ctx_fail(ctx, "%s is mounted at %s as %s, not %s: fix `type:` or "
+			    "unmount it", r->who, r->mnt, v->here.fstype, r->type);
+		r->ro = v->here.ro;
+		log_info(ctx->module, "%s is already mounted at %s%s: no fsck, no mount", r->who,
+		    r->mnt, r->ro ? " (read-only)" : "");
+		buf_printf(&r->done, "already mounted at %s, ", r->mnt);
+	} else if (bring_up(ctx, r) < 0)
+		return -1;
+	if (!r->formatted && check_signature(ctx, r) < 0)
+		return -1;
+	if (r->ro && fs_remount_rw(ctx, r) < 0)
+		return -1;
+	if (r->formatted && (create_signature(ctx, r) < 0 || check_signature(ctx, r) < 0))
+		return -1;
+	if (!r->formatted)
+		buf_printf(&r->done, "%s present, ", f->signature);
+	set_facts(ctx, r);
+	if (record_generation(ctx, r) < 0)
+		return -1;
+	ctx_result(ctx, "%s: %s", r->who, r->done.data);
+	return 0;
+}
+
 static int
 fs_apply(struct hb_ctx *ctx, void *p)
 {
 	struct fs_cfg *f = p;
 	struct fs_run r;
-	struct mnt_entry here, other;
+	struct fs_view v;
 	const char *dev;
-	char *why = NULL;
 	int rc = -1;
 
-	memset(&here, 0, sizeof(here));
-	memset(&other, 0, sizeof(other));
-	if (resolve_device(ctx, f, false, &dev) < 0)
+	memset(&v, 0, sizeof(v));
+	if (fs_resolve_device(ctx, f, false, &dev) < 0)
 		return -1;
-	run_init(ctx, &r, f, dev);
+	fs_run_init(ctx, &r, f, dev);
 	if (md_get(ctx->md, "instance-id") == NULL) {
 		ctx_fail(ctx, "this instance's id is unknown (no instance metadata, no --metadata "
 		    "instance-id=...): the takeover generation on %s must name its holder", r.vol);
 		goto out;
 	}
-	{
-		int fd;
-
-		if (open_device(ctx, &r, false, &fd) < 0)
-			goto out;
-		close(fd);
-	}
-	if (mnt_lookup(r.mnt, r.rdev, &here, &other, &why) < 0) {
-		ctx_fail(ctx, "%s", why);
+	if (fs_observe(ctx, &r, FSO_ALL, &v) < 0)
 		goto out;
-	}
-	if (here.target != NULL && here.dev != r.rdev) {
-		ctx_fail(ctx, "%s already has %s (%s, device %u:%u) mounted on it, not %s: unmount "
-		    "it or choose another mountpoint", r.mnt, here.source, here.fstype,
-		    major(here.dev), minor(here.dev), r.who);
-		goto out;
-	}
-	if (other.target != NULL) {
-		ctx_fail(ctx, "%s is already mounted at %s: refusing to mount it at %s as well "
-		    "(unmount it there first)", r.who, other.target, r.mnt);
-		goto out;
-	}
-	if (here.target != NULL) {
-		/* Converged, or an earlier run stopped half way: no fsck, no mount. */
-		if (!type_matches(here.fstype, f->type)) {
-			ctx_fail(ctx, "%s is mounted at %s as %s, not %s: fix `type:` or unmount it",
-			    r.who, r.mnt, here.fstype, r.type);
-			goto out;
-		}
-		if (probe(ctx, &r, false) < 0)
-			goto out;
-		r.ro = here.ro;
-		log_info(ctx->module, "%s is already mounted at %s%s: no fsck, no mount", r.who,
-		    r.mnt, r.ro ? " (read-only)" : "");
-		buf_printf(&r.done, "already mounted at %s, ", r.mnt);
-	} else if (bring_up(ctx, &r) < 0)
-		goto out;
-	if (!r.formatted && check_signature(ctx, &r) < 0)
-		goto out;
-	if (r.ro && remount_rw(ctx, &r) < 0)
-		goto out;
-	if (r.formatted && (create_signature(ctx, &r) < 0 || check_signature(ctx, &r) < 0))
-		goto out;
-	if (!r.formatted)
-		buf_printf(&r.done, "%s present, ", f->signature);
-	set_facts(ctx, &r);
-	if (record_generation(ctx, &r) < 0)
-		goto out;
-	ctx_result(ctx, "%s: %s", r.who, r.done.data);
-	rc = 0;
+	rc = fs_converge(ctx, &r, &v);
 out:
-	free(why);
-	mnt_clear(&here);
-	mnt_clear(&other);
-	run_free(&r);
+	fs_view_free(&v);
+	fs_run_free(&r);
 	return rc;
 }
 
@@ -1131,54 +1211,33 @@ fs_plan(struct hb_ctx *ctx, void *p)
 	char *gen = xasprintf("%s/%s", f->mountpoint, GEN_FILE);
 	char *gdir = xasprintf("%s/%s", f->mountpoint, GEN_DIR);
 	struct fs_run r;
-	struct mnt_entry here, other;
-	struct stat st;
-	char *why = NULL, *what = NULL;
+	struct fs_view v;
+	char *what = NULL;
 	bool known = false, mounted = false;
 	int act = -1, rc = -1;
 
-	memset(&here, 0, sizeof(here));
-	memset(&other, 0, sizeof(other));
+	memset(&v, 0, sizeof(v));
 	memset(&r, 0, sizeof(r));
-	if (resolve_device(ctx, f, true, &dev) < 0)
+	if (fs_resolve_device(ctx, f, true, &dev) < 0)
 		goto done;
-	run_init(ctx, &r, f, dev);
+	fs_run_init(ctx, &r, f, dev);
 	/* A device that is already there is read now (reading changes nothing), so
 	 * the plan says what run will really do with it. */
-	if (stat(dev, &st) == 0 && S_ISBLK(st.st_mode)) {
-		int fd;
-
-		if (open_device(ctx, &r, false, &fd) < 0)
+	if (fs_observe(ctx, &r, FSO_ALL, &v) < 0)
+		goto out;
+	if (v.dev_present) {
+		if (fs_conflicts(ctx, &r, &v) < 0)
 			goto out;
-		close(fd);
-		if (mnt_lookup(r.mnt, r.rdev, &here, &other, &why) < 0) {
-			ctx_fail(ctx, "%s", why);
-			goto out;
-		}
-		if (here.target != NULL && here.dev != r.rdev) {
-			ctx_fail(ctx, "%s already has %s (%s) mounted on it, not %s: unmount it or "
-			    "choose another mountpoint", r.mnt, here.source, here.fstype, r.who);
-			goto out;
-		}
-		if (other.target != NULL) {
-			ctx_fail(ctx, "%s is already mounted at %s: refusing to mount it at %s as well "
-			    "(unmount it there first)", r.who, other.target, r.mnt);
-			goto out;
-		}
-		mounted = here.target != NULL;
-		if (probe(ctx, &r, false) < 0)
-			goto out;
+		mounted = v.mounted;
 		known = true;
 		what = blk_describe(&r.bi);
 		eff_describe(e, EK_READ, "read %s's first and last MiB: it holds %s", r.who, what);
 	}
 	if (mounted) {
-		struct stat sst;
-
 		eff_describe(e, EK_NOTE, "%s is already mounted at %s: no format, no fsck, no mount",
 		    dev, f->mountpoint);
-		/* Mounted: the signature can be looked at now. */
-		if (lstat(r.sig, &sst) < 0 || !S_ISREG(sst.st_mode)) {
+		/* Mounted: the signature was looked at. */
+		if (v.sig != 1) {
 			char *fix = signature_remedy(&r, true);
 
 			ctx_fail(ctx, "the signature file %s is missing on %s, mounted at %s: run will "
@@ -1187,7 +1246,7 @@ fs_plan(struct hb_ctx *ctx, void *p)
 			goto out;
 		}
 		eff_describe(e, EK_CHECK, "%s exists (it does now)", sig);
-		if (here.ro) {
+		if (v.here.ro) {
 			const char *argv[] = {"mount", "-o", "remount,rw", f->mountpoint, NULL};
 
 			eff_run(e, argv, NULL);
@@ -1271,12 +1330,10 @@ out:
 		ctx_set_fact(ctx, FACT_FS_MOUNTPOINT, "%s", f->mountpoint);
 		ctx_set_fact(ctx, FACT_FS_SIGNATURE, "%s", sig);
 	}
-	run_free(&r);
+	fs_run_free(&r);
 done:
-	free(why);
 	free(what);
-	mnt_clear(&here);
-	mnt_clear(&other);
+	fs_view_free(&v);
 	free(sig);
 	free(gen);
 	free(gdir);
@@ -1292,5 +1349,7 @@ const struct module module_filesystem = {
 	.apply = fs_apply,
 	.release = fs_release,
 	.permissions = iam_no_permissions, /* no AWS call */
+	.check = fs_check,
+	.repair = fs_repair,
 	.free = fs_free,
 };

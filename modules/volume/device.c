@@ -153,17 +153,13 @@ check_named(const char *node, const char *want, const struct nvme_ns *ns, size_t
 	return VDEV_FOUND;
 }
 
-enum vdev_result
-vdev_resolve(const char *volume_id, const char *ec2_device, char **path, char **how, char **why)
+/* Nitro's proof: the namespace whose controller serial is the volume id. */
+static enum vdev_result
+by_serial(const struct nvme_ns *ns, size_t nns, const char *want, char **path, char **how,
+    char **why)
 {
-	struct nvme_ns ns[64];
-	size_t nns = nvme_scan(ns, HB_ARRAY_LEN(ns));
-	char want[64], node[PATH_MAX], real[PATH_MAX];
-	enum vdev_result r;
+	char node[PATH_MAX];
 
-	*path = *how = *why = NULL;
-	serial_of(volume_id, want, sizeof(want));
-	/* 1. Nitro: the namespace whose controller serial is the volume id. */
 	for (size_t i = 0; i < nns; i++) {
 		dev_t rdev;
 
@@ -181,6 +177,37 @@ vdev_resolve(const char *volume_id, const char *ec2_device, char **path, char **
 		*how = xasprintf("NVMe namespace %s, controller serial %s", ns[i].name, want);
 		return VDEV_FOUND;
 	}
+	return VDEV_NOT_YET;
+}
+
+enum vdev_result
+vdev_by_serial(const char *volume_id, char **path, char **how, char **why)
+{
+	struct nvme_ns ns[64];
+	size_t nns = nvme_scan(ns, HB_ARRAY_LEN(ns));
+	char want[64];
+
+	*path = *how = *why = NULL;
+	serial_of(volume_id, want, sizeof(want));
+	return by_serial(ns, nns, want, path, how, why);
+}
+
+enum vdev_result
+vdev_resolve(const char *volume_id, const char *ec2_device, char **path, char **how, char **why)
+{
+	struct nvme_ns ns[64];
+	size_t nns = nvme_scan(ns, HB_ARRAY_LEN(ns));
+	char want[64], node[PATH_MAX], real[PATH_MAX];
+	enum vdev_result r;
+
+	*path = *how = *why = NULL;
+	serial_of(volume_id, want, sizeof(want));
+	/* 1. Nitro: the namespace whose controller serial is the volume id. */
+	if ((r = by_serial(ns, nns, want, path, how, why)) != VDEV_NOT_YET)
+		return r;
+	for (size_t i = 0; i < nns; i++)
+		if (!strcmp(ns[i].serial, want))
+			return VDEV_NOT_YET; /* its node is not there yet */
 	/* 2. udev's by-id link, when present, must agree with the serial. */
 	snprintf(node, sizeof(node), BY_ID_PREFIX "%s", want);
 	if (realpath(node, real) != NULL &&

@@ -17,4 +17,10 @@ enum vdev_result {
 enum vdev_result vdev_resolve(const char *volume_id, const char *ec2_device, char **path,
     char **how, char **why);
 
+/* Nitro's proof alone, for noticing an attachment the moment it lands: FOUND
+ * only for an NVMe namespace whose controller serial is the volume id (it
+ * cannot exist unless EBS attached that volume here); MISMATCH as above;
+ * NOT_YET for anything else, a Xen name included (a name proves nothing). */
+enum vdev_result vdev_by_serial(const char *volume_id, char **path, char **how, char **why);
+
 #endif

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "aws/aws.h"
 #include "aws/xml.h"
@@ -14,6 +16,7 @@
 #include "module.h"
 #include "poll.h"
 #include "util.h"
+#include "volume/notice.h"
 
 enum takeover { TAKEOVER_NEVER, TAKEOVER_IF_OWNER_GONE, TAKEOVER_FENCE };
 enum other_az { OTHER_AZ_FAIL, OTHER_AZ_SNAPSHOT };
@@ -32,6 +35,12 @@ struct volume_cfg {
 	long long timeout_ms;
 	int takeover;
 	int other_az;
+	/* Kept between watch rounds (see volume_check). */
+	long long api_next;     /* the next DescribeVolumes slot (ctx_api_due) */
+	enum health api_health; /* what the last one said */
+	bool api_anywhere;
+	char *api_msg;
+	dev_t watch_rdev;       /* the proven node's device number at the first check */
 };
 
 static const char *
@@ -73,6 +82,7 @@ volume_free(void *p)
 	cfg_free_list(v->tag_keys, v->ntags);
 	cfg_free_list(v->tag_vals, v->ntags);
 	free(v->device);
+	free(v->api_msg);
 	free(v);
 }
 
@@ -170,8 +180,10 @@ volume_plan(struct hb_ctx *ctx, void *p)
 	char *attach = xasprintf("AttachVolume %s to %s as %s", label, self, v->device);
 	eff_aws(e, "ec2", attach, NULL, NULL);
 	free(attach);
-	eff_describe(e, EK_WAIT, "until the attachment is attached (up to %s; polled every 0.2s at "
-	    "first, backing off; a stuck attaching is detached and retried once)", t);
+	eff_describe(e, EK_WAIT, "until the attachment is attached (up to %s): noticed from the kernel "
+	    "(a block device appearing in /dev; on Nitro its NVMe serial is the proof), EC2 asked "
+	    "every %ds meanwhile; with device events off, polled every 0.2s at first, backing off; "
+	    "a stuck attaching is detached and retried once", t, NOTICE_FALLBACK_MS / 1000);
 	eff_describe(e, EK_CHECK, "the block device appears (NVMe: serial holds the volume id; Xen: "
 	    "%s is /dev/xvd%s) and its serial matches the volume id",
 	    v->device, v->device + strlen(v->device) - 1);
@@ -647,7 +659,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 		goto out;
 	}
 	if (n == 0) {
-		ctx_fail(ctx, "no volume matches %s%s", label, c->id
+		ctx_fail_anywhere(ctx, "no volume matches %s%s", label, c->id
 		    ? ": check the id, and that this instance's region is the volume's"
 		    : ": check the tags (exact keys and values) and the region");
 		goto out;
@@ -660,7 +672,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 	/* With tags, a restored copy in this zone is the one: prefer this zone. */
 	if (here > 1 || (here == 0 && n > 1)) {
 		list = vols_list(vs, n);
-		ctx_fail(ctx, "%s matches %zu volumes%s: %s; tag exactly one (per zone) or use id:",
+		ctx_fail_anywhere(ctx, "%s matches %zu volumes%s: %s; tag exactly one (per zone) or use id:",
 		    label, n, here > 1 ? " in this zone" : "", list);
 		goto out;
 	}
@@ -680,7 +692,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 		}
 		if (ncp > 1) {
 			list = vols_list(cp, ncp);
-			ctx_fail(ctx, "%s has %zu restored copies in %s: %s; keep one (or name it by "
+			ctx_fail_anywhere(ctx, "%s has %zu restored copies in %s: %s; keep one (or name it by "
 			    "id:)", vs[0].id, ncp, az, list);
 			goto out;
 		}
@@ -704,7 +716,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 		}
 		if (ncp > 0) {
 			list = vols_list(cp, ncp);
-			ctx_fail(ctx, "%s was restored by other_az=snapshot as %s, which may hold newer "
+			ctx_fail_anywhere(ctx, "%s was restored by other_az=snapshot as %s, which may hold newer "
 			    "data: haboot will not choose between them. Name the one to use by id:, or "
 			    "retire the other (remove its tags)", vs[pick].id, list);
 			goto out;
@@ -730,6 +742,7 @@ is_running_state(const char *s)
 struct takeover_state {
 	bool attach_sent, detach_sent, stop_sent, retried, waiting_logged;
 	bool acted;  /* a mutating call went out: poll fast again */
+	bool proven; /* the kernel shows the volume's NVMe serial: attached (Nitro) */
 	int stopped_seen; /* consecutive looks at the owner that EC2 answered "stopped" */
 	long long attach_at;
 	long long release_until; /* wall ms the owner said it releases the volume by, 0 none */
@@ -753,7 +766,7 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 		goto out;
 	}
 	if (v->multi) {
-		rc = ctx_fail(ctx, "%s has multi-attach enabled: haboot refuses it, since two "
+		rc = ctx_fail_anywhere(ctx, "%s has multi-attach enabled: haboot refuses it, since two "
 		    "writers on one ext4/xfs filesystem destroy it", v->id);
 		goto out;
 	}
@@ -761,11 +774,16 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 		goto out;
 	if (!strcmp(v->status, "error") || !strcmp(v->status, "deleting") ||
 	    !strcmp(v->status, "deleted")) {
-		rc = ctx_fail(ctx, "%s is %s", v->id, v->status);
+		rc = ctx_fail_anywhere(ctx, "%s is %s", v->id, v->status);
 		goto out;
 	}
 	if (v->att_instance && !strcmp(v->att_instance, self)) {
 		if (v->att_state && !strcmp(v->att_state, "attached")) {
+			rc = 1;
+			goto out;
+		}
+		/* EC2 confirms the attachment the device already proves. */
+		if (ts->proven && v->att_state && !strcmp(v->att_state, "attaching")) {
 			rc = 1;
 			goto out;
 		}
@@ -914,6 +932,16 @@ out:
 	return rc;
 }
 
+/* Our AttachVolume is out, or EC2 shows an attachment to us under way: the
+ * kernel will show the device when it lands. */
+static bool
+attaching_here(const struct vol *v, const char *self, const struct takeover_state *ts)
+{
+	if (v->att_instance == NULL)
+		return ts->attach_sent;
+	return !strcmp(v->att_instance, self) && v->att_state && !strcmp(v->att_state, "attaching");
+}
+
 static int
 volume_apply(struct hb_ctx *ctx, void *p)
 {
@@ -921,8 +949,10 @@ volume_apply(struct hb_ctx *ctx, void *p)
 	const char *self = md_get(ctx->md, "instance-id");
 	const char *az = md_get(ctx->md, "placement/availability-zone");
 	struct takeover_state ts;
+	struct notice nw = {0};
 	struct poller pl;
 	struct vol v;
+	enum notice_result wr;
 	char t[32], *waitfor = NULL, *dev = NULL, *how = NULL, *why = NULL, *label = NULL;
 	int rc = -1, r;
 
@@ -937,6 +967,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 		ctx_fail(ctx, "no AWS client: run needs the instance's metadata and credentials");
 		goto out;
 	}
+	notice_start(&nw, ctx); /* before AttachVolume: no appearance is missed */
 	poller_start(&pl, c->timeout_ms, ctx);
 	while ((r = find_volume(ctx, c, az, self, &v)) == 1)
 		if (!poller_wait(&pl)) {
@@ -955,6 +986,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			goto out;
 		if (r == 1)
 			break;
+		ts.proven = false;
 		if (ts.acted) {
 			poller_kick(&pl);
 			ts.acted = false;
@@ -973,7 +1005,12 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			    or_unknown(v.status), v.att_instance ? ", " : "",
 			    v.att_instance ? or_unknown(v.att_state) : "", v.att_instance ? " to " : "",
 			    v.att_instance ? v.att_instance : "", poller_elapsed(&pl) / 1000, t);
-		if (!poller_wait(&pl)) {
+		if (attaching_here(&v, self, &ts))
+			wr = notice_attach_wait(&nw, ctx, &pl, v.id);
+		else
+			wr = poller_wait(&pl) ? NOTICE_LOOK : NOTICE_TIMEOUT;
+		ts.proven = wr == NOTICE_PROVEN;
+		if (wr == NOTICE_TIMEOUT) {
 			if (v.att_instance && strcmp(v.att_instance, self))
 				ctx_fail(ctx, "%s is still attached to %s after %s (takeover=%s); "
 				    "%s. The volume was left as it is", v.id, v.att_instance, t,
@@ -992,6 +1029,9 @@ volume_apply(struct hb_ctx *ctx, void *p)
 			goto out;
 		}
 	}
+	if (ts.proven)
+		log_info(ctx->module, "%s: the device with its NVMe serial appeared; EC2 confirms "
+		    "the attachment (%s)", v.id, or_unknown(v.att_state));
 	/* Invariant 2: the device must be proven to be this volume. */
 	const char *ec2dev = v.att_device ? v.att_device : c->device;
 	for (;;) {
@@ -1007,7 +1047,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 		if (poller_progress_due(&pl))
 			log_info(ctx->module, "waiting for the block device of %s (%s) to appear", v.id,
 			    ec2dev);
-		if (!poller_wait(&pl)) {
+		if (!notice_device_wait(&nw, ctx, &pl)) {
 			ctx_fail(ctx, "%s is attached as %s, but no block device proven to be it "
 			    "appeared within %s (looked for an NVMe controller with serial vol%s, and for "
 			    "%s under its Xen name)", v.id, ec2dev, t, v.id + 4, ec2dev);
@@ -1023,6 +1063,7 @@ volume_apply(struct hb_ctx *ctx, void *p)
 	    ts.owner ? ", taken over from " : "", ts.owner ? ts.owner : "");
 	rc = 0;
 out:
+	notice_stop(&nw);
 	vol_clear(&v);
 	free(ts.owner);
 	free(waitfor);
@@ -1243,6 +1284,134 @@ volume_permissions(const void *cfg, struct iam_policy *p)
 	free(label);
 }
 
+/* ---- watch ------------------------------------------------------------ */
+
+/* One DescribeVolumes look at the attachment: sets c->api_*. */
+static void
+look_at_attachment(struct hb_ctx *ctx, struct volume_cfg *c, const char *id, const char *self)
+{
+	struct vol *vs = NULL;
+	size_t n = 0;
+	int r;
+
+	free(c->api_msg);
+	c->api_msg = NULL;
+	c->api_anywhere = false;
+	c->api_health = HEALTH_UNKNOWN;
+	if (ctx->aws == NULL) {
+		c->api_msg = xstrdup("no AWS client: the attachment cannot be asked about");
+		return;
+	}
+	free(ctx->message);
+	ctx->message = NULL;
+	r = describe_volumes(ctx, id, NULL, NULL, 0, NULL, &vs, &n);
+	ctx->scope = FAIL_HERE;
+	if (r != 0) {
+		/* The look could not be made (EC2 down, throttled, a permission
+		 * missing): unknown, never a verdict on the volume. */
+		c->api_msg = xasprintf("EC2 could not be asked about %s: %s", id,
+		    ctx->message ? ctx->message : "DescribeVolumes did not answer (throttled or "
+		    "unavailable)");
+		goto out;
+	}
+	if (n == 0) {
+		c->api_health = HEALTH_FAILED;
+		c->api_anywhere = true;
+		c->api_msg = xasprintf("%s no longer exists (EC2 does not know it)", id);
+	} else if (vs[0].att_instance != NULL && strcmp(vs[0].att_instance, self) == 0 &&
+	    vs[0].att_state != NULL && strcmp(vs[0].att_state, "attached") == 0) {
+		c->api_health = HEALTH_OK;
+		c->api_msg = xasprintf("EC2: %s attached here as %s", id, or_unknown(vs[0].att_device));
+	} else if (vs[0].att_instance != NULL && strcmp(vs[0].att_instance, self) == 0) {
+		c->api_health = HEALTH_FAILED;
+		c->api_msg = xasprintf("EC2 says %s is %s from this instance, and haboot did not "
+		    "ask for it", id, or_unknown(vs[0].att_state));
+	} else if (vs[0].att_instance != NULL) {
+		/* Someone gave the volume to another instance: replacing this one
+		 * would not give it back (the new one would find it held), and
+		 * haboot never takes it back by force. */
+		c->api_health = HEALTH_FAILED;
+		c->api_anywhere = true;
+		c->api_msg = xasprintf("%s is %s to %s now, not to this instance: it no longer "
+		    "serves the volume; haboot never takes it back by force", id,
+		    or_unknown(vs[0].att_state), vs[0].att_instance);
+	} else {
+		/* Detached behind haboot's back.  Attaching it again here is not
+		 * safe: the old mount of the gone device (and the NFS server's files
+		 * on it) would have to go first, with whatever it had not written.
+		 * A new instance attaches it, runs fsck and serves it cleanly. */
+		c->api_health = HEALTH_FAILED;
+		c->api_msg = xasprintf("%s was detached behind haboot's back (it is %s): not "
+		    "attached again here, where the stale mount of the gone device holds the "
+		    "server; a new instance attaches it, runs fsck and serves it", id,
+		    or_unknown(vs[0].status));
+	}
+out:
+	vols_free(vs, n);
+}
+
+/* Is the volume still this instance's?  Every round, locally: the proven
+ * device node is still there and still that volume (device.c proves it as
+ * at attach).  At most once per api_interval while all is well, and at once
+ * when the node is gone: EC2 says the attachment is still this instance's.
+ * No repair: attaching again here is not safe (see look_at_attachment), and
+ * force or a steal are never allowed; the watcher gives up (or halts when
+ * another instance holds the volume). */
+static enum health
+volume_check(struct hb_ctx *ctx, void *p)
+{
+	struct volume_cfg *c = p;
+	const char *id = ctx_fact(ctx, FACT_VOLUME_ID), *dev = ctx_fact(ctx, FACT_VOLUME_DEVICE);
+	const char *self = md_get(ctx->md, "instance-id");
+	char *path = NULL, *how = NULL, *why = NULL, *local = NULL;
+	enum vdev_result vr;
+	enum health h = HEALTH_FAILED;
+	struct stat st;
+
+	if (id == NULL || dev == NULL || self == NULL) {
+		ctx_fail(ctx, "run's report names no volume, device or instance: nothing to check "
+		    "against");
+		goto out;
+	}
+	vr = vdev_resolve(id, c->device, &path, &how, &why);
+	if (vr == VDEV_MISMATCH)
+		local = xasprintf("the device of %s is not proven any more: %s", id, why);
+	else if (vr == VDEV_NOT_YET || stat(path, &st) < 0)
+		local = xasprintf("the block device of %s (%s) is gone", id, dev);
+	else if (strcmp(path, dev) != 0)
+		local = xasprintf("%s is %s now, not %s as run proved", id, path, dev);
+	else if (c->watch_rdev != 0 && st.st_rdev != c->watch_rdev)
+		local = xasprintf("%s is another device now (%u:%u, was %u:%u)", dev,
+		    major(st.st_rdev), minor(st.st_rdev), major(c->watch_rdev), minor(c->watch_rdev));
+	else
+		c->watch_rdev = st.st_rdev;
+	/* A local failure is asked about at once: EC2 tells whose failure it is. */
+	if (local != NULL || c->api_health == HEALTH_FAILED)
+		c->api_next = 0;
+	if (ctx_api_due(ctx, &c->api_next))
+		look_at_attachment(ctx, c, id, self);
+	if (c->api_health == HEALTH_FAILED) {
+		(c->api_anywhere ? ctx_fail_anywhere : ctx_fail)(ctx, "%s%s%s", c->api_msg,
+		    local ? "; " : "", local ? local : "");
+	} else if (local != NULL) {
+		ctx_fail(ctx, "%s%s%s", local, c->api_msg ? "; " : "",
+		    c->api_msg ? c->api_msg : "");
+	} else if (c->api_health == HEALTH_UNKNOWN && c->api_msg != NULL) {
+		ctx_fail(ctx, "%s is %s (%s); %s", id, dev, how, c->api_msg);
+		h = HEALTH_UNKNOWN;
+	} else {
+		ctx_result(ctx, "%s is %s (%s)%s%s", id, dev, how, c->api_msg ? "; " : "",
+		    c->api_msg ? c->api_msg : "");
+		h = HEALTH_OK;
+	}
+out:
+	free(path);
+	free(how);
+	free(why);
+	free(local);
+	return h;
+}
+
 const struct module module_volume = {
 	.name = "volume",
 	.summary = "attach the shared EBS volume, taking it over from a dead owner safely",
@@ -1253,5 +1422,6 @@ const struct module module_volume = {
 	.apply = volume_apply,
 	.release = volume_release,
 	.permissions = volume_permissions,
+	.check = volume_check,
 	.free = volume_free,
 };

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 
 out=build/fuzz
 cc=${FUZZ_CC:-clang}
-pkgs="libcurl json-c yaml-0.1 expat openssl zlib"
+pkgs="libcurl json-c yaml-0.1 expat zlib"
 srcs=$(ls bootstrap/*.c bootstrap/*/*.c modules/*.c modules/*/*.c | grep -v '^bootstrap/main\.c$')
 mkdir -p "$out/corpus" "$out/artifacts"
 

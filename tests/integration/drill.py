@@ -378,7 +378,8 @@ class Instance(Machine):
     def status(self):
         return json.loads(self.status_file.read_text()) if self.status_file.exists() else None
 
-    def mounted(self, target=MOUNT):
+    def mounted(self, target=None):
+        target = target or self.lab.mount
         try:
             with open(f"/proc/{self.pid}/mountinfo") as f:
                 return any(line.split()[4] == target for line in f)
@@ -391,7 +392,10 @@ class Instance(Machine):
                "AWS_ENDPOINT_URL": self.lab.sim_url,
                "HABOOT_CONSOLE": "/run/haboot/console"}
         out = open(self.dir / "haboot.log", "w")
-        p = subprocess.Popen(self.argv([HABOOT, "run"]), env=env, stdin=subprocess.DEVNULL,
+        # The instance's /run is its own, its /var/lib the host's: the report
+        # goes to /run only (haboot's standard place is /var/lib/haboot).
+        p = subprocess.Popen(self.argv([HABOOT, "run", "--status-file", "/run/haboot/status.json"]),
+                             env=env, stdin=subprocess.DEVNULL,
                              stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         out.close()
         p.t0 = self.lab.timeline.mark(self.tag, "haboot run starts")
@@ -420,7 +424,7 @@ class Instance(Machine):
         t = time.time()
         if self.mounted():
             # Power cut for the disk: no journal flush, no unmount.
-            sh(self.argv(["xfs_io", "-x", "-c", "shutdown", MOUNT]))
+            sh(self.argv(["xfs_io", "-x", "-c", "shutdown", self.lab.mount]))
         kill_pids(self.pids())
         self.holder.wait()
         # The hook must not look for this machine's /dev any more.
@@ -459,7 +463,7 @@ class Client(Machine):
     def resolve(self):
         zone = self.lab.sim.state()["zones"][ZONE]
         rec = next((r for r in zone["records"]
-                    if r["name"] == NAME + "." and r["type"] == "A"), None)
+                    if r["name"] == self.lab.dns_name + "." and r["type"] == "A"), None)
         return rec["values"][0] if rec else None
 
     def url(self, addr, name):
@@ -522,8 +526,12 @@ class Lab:
     """The whole drill world; close() undoes everything, whatever state it is in."""
 
     count = 0
+    # What a variant serves (test_drill_database.py's lab overrides them).
+    mount = MOUNT
+    dns_name = NAME
 
-    def __init__(self, tmp, takeover="if-owner-gone", volume_timeout="60s", delays=None):
+    def __init__(self, tmp, takeover="if-owner-gone", volume_timeout="60s", delays=None,
+                 watch=None):
         # Everything under a folder naming this process, for stale_cleanup.
         self.tmp = str(Path(tmp) / f"drill-{os.getpid()}")
         os.makedirs(self.tmp)
@@ -532,6 +540,7 @@ class Lab:
         self.cleanups, self.procs = [], []
         self.timeline = Timeline()
         self.takeover, self.volume_timeout = takeover, volume_timeout
+        self.watch = watch  # the manifest's watch: settings, for haboot watch
         self.delays = dict(DELAYS, **(delays or {}))
         try:
             self._build()
@@ -618,6 +627,7 @@ class Lab:
             "name: nfs\n"
             "on_failure: mark-unhealthy\n"
             "deadline: 2m\n"
+            + (f"watch: {{{self.watch}}}\n" if self.watch else "") +
             "modules:\n"
             "  - volume:\n"
             f"      id: {VOL}\n"
@@ -665,7 +675,7 @@ class Lab:
                               "tags": {"Name": "nfs-master-volume"},
                               "backing": self.volume_dev}},
             "zones": {ZONE: {"name": ZONE_NAME, "records": [
-                {"name": NAME, "type": "A", "ttl": 60, "values": ["10.10.10.9"]}]}},
+                {"name": self.dns_name, "type": "A", "ttl": 60, "values": ["10.10.10.9"]}]}},
             "topics": [TOPIC],
             "asgs": {ASG: {"instances": [A, B]}},
             "roles": {ROLE: {}},

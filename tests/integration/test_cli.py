@@ -360,7 +360,8 @@ def test_module_help_lists_each_key_type_default_and_a_valid_example(mod, tmp_pa
             assert line[1].endswith(", required"), line[0]
         elif "default" in prop:
             dflt = prop["default"]
-            shown = {True: "true", False: "false"}.get(dflt, str(dflt))
+            # "is", not a dict lookup: 1 == True, and a default of 1 is not "true".
+            shown = "true" if dflt is True else "false" if dflt is False else str(dflt)
             assert re.search(rf", default \"?{re.escape(shown)}\"?$", line[1]), line[0]
         if "enum" in prop:
             assert line[1].startswith(" | ".join(prop["enum"])), line[0]

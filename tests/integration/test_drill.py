@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+import budget
 import drill
 from drill import A, B, MOUNT, NAME, SIGNATURE, TOPIC, payload, sha256
 
@@ -181,6 +182,9 @@ def test_instance_dies_and_the_next_one_takes_over_losing_nothing(make_lab):
     lines, t = lab.report("A dies, B takes over", t_death, f"{A} (A) dies", rb,
                           serving=probe.serving, dns=dns_change_time(lab, B))
     show(lines)
+    m = budget.measure(lab, rb, t_death, probe.serving)
+    show(budget.table(m))
+    budget.save(m)
     # The takeover's clock runs from A's death to B serving: bounded by the
     # sim's delays, the volume timeout and the NFS grace period, not by luck.
     assert probe.serving - t_death < 60

@@ -1,6 +1,8 @@
 """The runner's failure policy, deadline, lifecycle hook and console report,
-against the sim.  The failing module is route53 aimed at a zone that does not
-exist: it fails at its first AWS call, with nothing on this machine to undo."""
+against the sim.  The failing module is route53, failing at its first AWS
+call with nothing on this machine to undo: aimed at a zone that does not
+exist (a failure every instance would repeat), or while Route53 answers
+every call with 503 (this instance's failure, which a new one may not meet)."""
 import time
 
 import pytest
@@ -53,8 +55,14 @@ def seq(sim, service, action):
     return [r["seq"] for r in calls(sim, service, action)]
 
 
+def route53_down(sim):
+    """Route53 answers every call with 503 (after the client's retries too)."""
+    sim.client.fault("route53", "5xx", status=503, count=50)
+
+
 def test_mark_unhealthy_replaces_the_instance_and_still_reports(sim, tmp_path):
-    r = run_haboot(sim, tmp_path, manifest(route53(BAD_ZONE), exports(tmp_path), NOTIFY))
+    route53_down(sim)
+    r = run_haboot(sim, tmp_path, manifest(route53(GOOD_ZONE), exports(tmp_path), NOTIFY))
     assert r.rc == 1
     st = sim.client.state()
     [health] = st["asg_health"]
@@ -69,7 +77,7 @@ def test_mark_unhealthy_replaces_the_instance_and_still_reports(sim, tmp_path):
     assert msg["attributes"]["outcome"] == "failed"
     body = msg["message"]
     assert "outcome:   FAILED at route53" in body
-    assert "errors:" in body and "NoSuchHostedZone" in body
+    assert "errors:" in body and "ServiceUnavailable" in body
     assert f"failure policy: mark-unhealthy: {INSTANCE} set Unhealthy" in body
     healthy = [m for m in st["metrics"] if m["metric_name"] == "Healthy"]
     assert healthy and all(m["value"] == 0 for m in healthy)
@@ -161,10 +169,37 @@ def test_a_report_that_ran_before_the_failure_reports_it(sim, tmp_path):
     assert r.module("notify")["state"] == "ok"
 
 
+def test_a_zone_that_does_not_exist_halts_instead(sim, tmp_path):
+    """A hosted zone that does not exist does not exist for any new instance
+    either: mark-unhealthy halts and reports, the group is not asked."""
+    r = run_haboot(sim, tmp_path, manifest(route53(BAD_ZONE), exports(tmp_path), NOTIFY))
+    assert r.rc == 1
+    assert r.module("route53")["failure_scope"] == "anywhere"
+    assert "NoSuchHostedZone" in r.module("route53")["message"]
+    assert calls(sim, "autoscaling") == []
+    assert r.status["failure_policy"].startswith("halt: route53 failed in a way every new "
+                                                 "instance would repeat")
+    [msg] = sim.client.state()["sns_messages"]
+    assert "FAILED at route53" in msg["subject"]
+
+
+def test_a_denied_permission_halts_instead(sim, tmp_path):
+    """The instance role lacks a permission: every instance has the same role."""
+    sim.client.seed({"credentials": [{"access_key": "AKIDDENIED", "secret_key": "s3cret",
+                                      "deny": ["route53:ChangeResourceRecordSets"]}]})
+    env = env_for(sim, tmp_path, AWS_ACCESS_KEY_ID="AKIDDENIED", AWS_SECRET_ACCESS_KEY="s3cret")
+    r = run_haboot(sim, tmp_path, manifest(route53(GOOD_ZONE)), env=env)
+    assert r.rc == 1
+    assert r.module("route53")["failure_scope"] == "anywhere"
+    assert "AccessDenied" in r.module("route53")["message"]
+    assert calls(sim, "autoscaling") == []
+
+
 def test_set_instance_health_refused_is_reported(sim, tmp_path):
     """An instance the group does not know: the refusal is in the report and
     the status, and the run still fails with exit 1."""
-    r = run_haboot(sim, tmp_path, manifest(route53(BAD_ZONE), NOTIFY),
+    route53_down(sim)
+    r = run_haboot(sim, tmp_path, manifest(route53(GOOD_ZONE), NOTIFY),
                    "--metadata", "instance-id=i-0bbbbbbbbbbbbbbb2")
     assert r.rc == 1
     assert sim.client.state()["asg_health"] == []

@@ -70,10 +70,11 @@ def assert_released_in_order(lab, rel):
     assert all(s["state"] == "ok" for s in rel["steps"]), rel
     # The outcome is recorded, then told: wait for the telling.
     wait_for(lambda: [r for r in lab.calls("sns", "Publish")
-                      if r["params"]["Subject"].endswith(": released")], 30, "the released report")
+                      if r["params"]["Subject"].endswith(": released the service")], 30,
+             "the released report")
     pubs = lab.calls("sns", "Publish")
-    releasing = next(r for r in pubs if "releasing" in r["params"]["Subject"])
-    released = next(r for r in pubs if r["params"]["Subject"].endswith(": released"))
+    releasing = next(r for r in pubs if r["params"]["Subject"].endswith(": releasing the service"))
+    released = next(r for r in pubs if r["params"]["Subject"].endswith(": released the service"))
     [(stop_start, stop_done)] = lab.stop_times()
     [detach] = lab.calls("ec2", "DetachVolume")
     assert detach["params"].get("Force") is None, "a release never forces a detach"
@@ -249,7 +250,7 @@ def test_a_busy_mount_is_named_waited_for_and_never_forced(make_lab):
         assert not [c for c in lab.c.requests(service="ec2") if c.get("params", {}).get("Force")]
         # The record does not claim a release that did not happen.
         assert "released" not in lab.generation()
-        failed = [m for m in lab.messages() if m["subject"].endswith("RELEASE STOPPED")]
+        failed = [m for m in lab.messages() if m["subject"].endswith("release FAILED at filesystem")]
         assert failed and f"pid {pid}" in failed[0]["message"]
         assert lab.c.instance(A)["tags"]["haboot:release"].startswith("failed at filesystem")
     finally:

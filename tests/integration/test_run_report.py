@@ -111,6 +111,18 @@ def test_run_on_an_instance_without_a_role_names_the_fix(sim, tmp_path):
     assert "no AWS credentials" in console
 
 
+def test_plan_on_an_instance_without_a_role_says_what_run_would_meet(sim, tmp_path):
+    sim.client.set_instance(INSTANCE, iam_role=None)
+    env = imds_env(sim, tmp_path)
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(k)
+    r = haboot("plan", env=env)
+    assert r.returncode == 3
+    assert r.stderr.count("no credentials") == 1, r.stderr
+    assert "run would stop there, before any module" in r.stderr
+    assert r.stdout == ""
+
+
 def test_a_manifest_that_needs_no_aws_runs_without_credentials(tmp_path):
     """Only what needs AWS is held to it: exports alone runs (and fails on its
     own terms, in the exports module, not before it)."""

@@ -296,6 +296,9 @@ def test_owner_terminated_waits_for_ec2_detach_then_takes_over(lab):
         f.write(data)
     subprocess.run(old.argv(["umount", lab.mnt]), check=True)  # the old OS goes down
     lab.c.clear_requests()
+    # Long enough that haboot (under ASan, on a loaded machine) still finds
+    # the volume attached to the dead owner and has to wait.
+    lab.c.delays(terminate_detach=1.5)
     lab.c.set_instance_state(OLD, "terminated")
     r = lab.run(SELF, filesystem={"format": "never"})
     assert r.rc == 0, r

@@ -18,13 +18,13 @@ pytestmark = [
 ]
 
 
-def wait_for(cond, timeout, what):
+def wait_for(cond, timeout, what, every=0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = cond()
         if v:
             return v
-        time.sleep(0.2)
+        time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
@@ -71,7 +71,14 @@ def test_watch_restarts_a_killed_nfs_server(tmp_path, volume):
         assert count_runs(g.runs) == 1
         w = Watcher(ns, str(man), status)
         wait_for(lambda: (w.state() or {}).get("state") == "healthy", 30, "a healthy round")
+        r0 = w.state()["rounds"]
         os.kill(g.pid(), signal.SIGKILL)
+        # Noticed within two intervals: by the round after the one under way.
+        failed = wait_for(lambda: next((m for m in (w.state() or {}).get("modules", [])
+                                        if m["name"] == "exports" and m["failed_round"]), None),
+                          30, "the failed check", every=0.05)
+        assert failed["failed_round"] <= r0 + 2, (failed, r0)
+        assert "NFS NULL call" in failed["message"], failed
         wait_for(lambda: count_runs(g.runs) == 2, 30, "the watcher's restart")
         cat = nfs(["nfs-cat", url(g.port, vol + "/" + VOL_SIG)])
         assert cat.returncode == 0, cat.stderr
@@ -114,3 +121,47 @@ def test_watch_refuses_a_service_run_did_not_bring_up(tmp_path):
                 "--metadata", "instance-id=i-1"])
     assert r.returncode == 3
     assert 'reports service "other"' in r.stderr
+
+
+def test_watch_speaks_sd_notify(tmp_path, volume):
+    """Under systemd (Type=notify, WatchdogSec): READY once the first round is
+    done, STATUS with the state, WATCHDOG pings, STOPPING on SIGTERM, all as
+    datagrams to $NOTIFY_SOCKET, with no libsystemd."""
+    import socket
+    ns, vol = volume
+    g = Ganesha(tmp_path, free_port())
+    status = str(tmp_path / "status.json")
+    man = tmp_path / "nfs.yaml"
+    man.write_text(g.manifest(f"        - {{path: {vol}, clients: [127.0.0.1], "
+                              "options: [rw, no_root_squash]}\n")
+                   .replace("modules:\n", "watch: {interval: 2s}\nmodules:\n"))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify.sock")
+    sock.bind(path)
+    sock.settimeout(30)
+    p = None
+    try:
+        r = haboot(["run", "-f", str(man), "--status-file", status], ns=ns)
+        assert r.returncode == 0, r.stderr
+        env = dict(HB_ENV, NOTIFY_SOCKET=path, WATCHDOG_USEC="1000000")
+        p = subprocess.Popen(ns.argv([HABOOT, "watch", "-f", str(man), "--status-file", status]),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        got = []
+        while not any(m == "READY=1" for m in got):
+            got.append(sock.recv(4096).decode())
+        assert any(m.startswith("STATUS=healthy") for m in got) or \
+            sock.recv(4096).decode().startswith("STATUS=healthy")
+        # The watchdog (1s) is fed between rounds (2s apart): at least twice a round.
+        t0, pings = time.monotonic(), 0
+        while time.monotonic() - t0 < 4:
+            pings += sock.recv(4096).decode() == "WATCHDOG=1"
+        assert pings >= 4, pings
+        p.send_signal(signal.SIGTERM)
+        while sock.recv(4096).decode() != "STOPPING=1":
+            pass
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p is not None and p.poll() is None:
+            p.kill()
+        sock.close()
+        g.stop()

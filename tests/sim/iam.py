@@ -38,6 +38,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 
+from . import ec2_network
 from .errors import AwsError
 
 IAM_PREFIX = {"ec2": "ec2", "route53": "route53", "sns": "sns", "monitoring": "cloudwatch",
@@ -294,6 +295,9 @@ def _ec2_checks(st, action, p):
                              (st.instances.get(iid) or {}).get("tags"))
     vol = lambda vid: Check(f"ec2:{action}", _ec2_arn(st, "volume", vid),  # noqa: E731
                             (st.volumes.get(vid) or {}).get("tags"))
+    net = ec2_network.iam_checks(st, action, p, Check, _ec2_arn)  # ENIs, routes, addresses
+    if net is not None:
+        return net
     if action in ("AttachVolume", "DetachVolume"):
         vid, iid = p.get("VolumeId"), p.get("InstanceId")
         if not iid and vid in st.volumes:  # DetachVolume without InstanceId: the attachment's

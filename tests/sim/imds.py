@@ -13,6 +13,7 @@ import secrets
 import time
 import urllib.parse
 
+from . import ec2_network
 from .errors import DropConnection
 from .httpbase import BaseHandler, Server, serve
 from .xmlout import iso_seconds
@@ -61,10 +62,8 @@ def _tree(st, inst):
                       "region": region},
         "reservation-id": inst["reservation_id"], "security-groups": "default",
         "services": {"domain": "amazonaws.com", "partition": "aws"},
-        "network": {"interfaces": {"macs": {mac: {
-            "device-number": "0", "interface-id": "eni-0" + hashlib.sha1(iid.encode()).hexdigest()[:16],
-            "local-hostname": dns, "local-ipv4s": ip, "mac": mac, "owner-id": st.account_id,
-            "subnet-id": inst["subnet_id"], "vpc-id": inst["vpc_id"]}}}},
+        # Every attached interface, the primary one first made from the instance.
+        "network": {"interfaces": {"macs": ec2_network.imds_macs(st, inst)}},
         "autoscaling": {"target-lifecycle-state": inst["target_lifecycle_state"]},
     }
     if inst["public_ip"]:

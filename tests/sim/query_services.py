@@ -85,6 +85,15 @@ def set_instance_health(st, p):
     group = _asg_of(st, iid)
     if group is None:
         raise _validation(f"Instance Id not found - No managed instance found for instance ID: {iid}")
+    # AWS respects the group's grace period unless told not to (the default
+    # is true), and refuses with the instance's age and the period in seconds.
+    grace = st.asgs[group].get("health_check_grace_period") or 0
+    respect = str(p.get("ShouldRespectGracePeriod", "true")).lower() != "false"
+    inst = st.instances.get(iid)
+    age = int(time.time() - inst["launch_time"]) if inst else 0
+    if respect and status == "Unhealthy" and age < grace:
+        raise _validation(f"The age of the instance ({age} seconds) is less than the "
+                          f"configured grace period of {grace} seconds")
     st.asg_health.append({"time": time.time(), "instance_id": iid, "health_status": status,
                           "group": group, "should_respect_grace_period": p.get("ShouldRespectGracePeriod")})
     return None

@@ -10,7 +10,7 @@ import time
 import urllib.parse
 import uuid
 
-from . import control, ec2, iam, imds, params, query_services, route53, sigv4, xmlout
+from . import control, ec2, ec2_network, iam, imds, params, query_services, route53, sigv4, xmlout
 from .errors import AwsError, DropConnection
 from .httpbase import BaseHandler
 from .state import FAULT_KINDS
@@ -19,6 +19,8 @@ SERVICES = ("ec2", "route53", "sns", "monitoring", "autoscaling")
 VERSIONS = {"2016-11-15": "ec2", "2010-03-31": "sns", "2010-08-01": "monitoring",
             "2011-01-01": "autoscaling"}
 NON_LAG = FAULT_KINDS - {"lag"}
+# EC2's networking (ENIs, addresses, routes, Elastic IPs) lives in its own file.
+ec2.ACTIONS.update(ec2_network.ACTIONS)
 IAM_PREFIX = {"ec2": "ec2", "route53": "route53", "sns": "sns", "monitoring": "cloudwatch",
               "autoscaling": "autoscaling"}
 

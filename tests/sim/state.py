@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-from . import iam
+from . import ec2_network, iam
 
 STATIC_CREDS = {"access_key": "AKIDEXAMPLE",
                 "secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
@@ -35,11 +35,12 @@ DEFAULT_DELAYS = {
     "route53_insync": 1.0,    # change PENDING -> INSYNC
     "credential_ttl": 21600.0,  # IMDS role credentials lifetime
     "credential_rotate": None,  # age at which IMDS hands out new keys (None: ttl-300, or ttl*2/3 if short)
+    "network": 0.0,           # a moved address or route reaches the network (ec2_network.py)
 }
 
 SEED_KEYS = {"account_id", "region", "imds_instance", "instances", "volumes", "snapshots",
              "zones", "topics", "asgs", "credentials", "roles", "attach_hook", "console",
-             "delays", "faults", "options"}
+             "delays", "faults", "options"} | ec2_network.SEED_KEYS
 INSTANCE_KEYS = {"az", "state", "private_ip", "public_ip", "mac", "instance_type", "ami", "tags",
                  "iam_role", "user_data", "user_data_b64", "imdsv1", "spot_action",
                  "rebalance_notice", "target_lifecycle_state", "asg", "launch_time", "hostname",
@@ -124,6 +125,7 @@ class State:
         self._timers = []
         self._prev_ec2 = None
         self.last_request_id = 0
+        ec2_network.clear(self)
 
     def reset(self, empty=False):
         with self.lock:
@@ -150,6 +152,8 @@ class State:
                 self._seed_snapshot(sid, spec)
             for vid, spec in _keyed(d.get("volumes", {}), "volume").items():
                 self._seed_volume(vid, spec)
+            ec2_network.sync(self)
+            ec2_network.seed(self, d)
             for zid, spec in _keyed(d.get("zones", {}), "zone").items():
                 self._seed_zone(zid, spec)
             topics = d.get("topics", [])
@@ -282,8 +286,10 @@ class State:
             zone["records"].append(rec)
 
     def _seed_asg(self, name, spec):
-        _check_keys(spec, {"instances", "hooks", "min", "max"}, f"asg {name}")
-        asg = self.asgs.setdefault(name, {"instances": [], "hooks": {}, "min": 1, "max": 1})
+        _check_keys(spec, {"instances", "hooks", "min", "max", "health_check_grace_period"},
+                    f"asg {name}")
+        asg = self.asgs.setdefault(name, {"instances": [], "hooks": {}, "min": 1, "max": 1,
+                                          "health_check_grace_period": 0})
         for iid in spec.get("instances", []):
             if iid not in asg["instances"]:
                 asg["instances"].append(iid)
@@ -295,7 +301,7 @@ class State:
         if isinstance(hooks, list):
             hooks = {h: {} for h in hooks}
         asg["hooks"].update(hooks)
-        for k in ("min", "max"):
+        for k in ("min", "max", "health_check_grace_period"):
             if k in spec:
                 asg[k] = spec[k]
 
@@ -484,6 +490,7 @@ class State:
                 "sns_messages": self.sns_messages, "metrics": self.metrics,
                 "asg_health": self.asg_health, "lifecycle_actions": self.lifecycle_actions,
                 "pending_transitions": len(self._timers),
+                "network": ec2_network.dump(self),
             }, default=str))
 
     def change_status(self, change):

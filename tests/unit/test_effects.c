@@ -2,6 +2,9 @@
  * perform nothing at all; apply mode must perform each effect. */
 #include <json-c/json.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "unit.h"
 
 #include "effects.h"
@@ -241,6 +244,79 @@ test_plan_output(void **state)
 	eff_free(&e);
 }
 
+
+/* The service module's effects: plan shows a detached start, a signal and an
+ * ownership change, and does none of them; apply does each. */
+static void
+test_daemon_signal_and_owner_effects(void **state)
+{
+	char *dir = unit_tmpdir(), *data = unit_path(dir, "data"), *log = unit_path(dir, "d.log");
+	char *inner = unit_path(dir, "data/inner"), *file = unit_path(dir, "data/inner/f");
+	char *link = unit_path(dir, "link"), *why = NULL;
+	const char *const argv[] = {"sleep", "30", NULL};
+	struct effects e;
+	struct stat st;
+	pid_t pid = -1;
+	(void)state;
+
+	eff_init(&e, EFF_RECORD);
+	e.module = "service";
+	assert_int_equal(eff_spawn(&e, argv, NULL, log, &pid, &why), 0);
+	assert_int_equal(pid, 0);
+	assert_int_equal(eff_kill(&e, 1, SIGTERM, "init (pid 1)"), 0);
+	assert_int_equal(eff_chown(&e, data, "nobody:nogroup", 65534, 65534, 0700, true), 0);
+	assert_false(unit_exists(log));
+	assert_false(unit_exists(data));
+	assert_int_equal(e.nsteps, 3);
+	assert_int_equal(e.steps[0].kind, EK_RUN);
+	assert_non_null(strstr(e.steps[0].text, "start sleep 30 detached"));
+	assert_non_null(strstr(e.steps[0].text, log));
+	assert_string_equal(e.steps[1].text, "send SIGTERM to init (pid 1)");
+	assert_int_equal(e.steps[2].kind, EK_FILE);
+	assert_non_null(strstr(e.steps[2].text, "chown nobody:nogroup"));
+	assert_non_null(strstr(e.steps[2].text, "mode 0700"));
+	eff_free(&e);
+
+	eff_init(&e, EFF_APPLY);
+	e.module = "service";
+	assert_int_equal(eff_spawn(&e, argv, NULL, log, &pid, &why), 0);
+	assert_true(pid > 0);
+	assert_int_equal(eff_kill(&e, pid, SIGTERM, "sleep"), 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(eff_kill(&e, pid, SIGTERM, "sleep"), -1); /* gone */
+	if (getuid() == 0) {
+		assert_int_equal(mkdir(data, 0755), 0);
+		assert_int_equal(mkdir(inner, 0755), 0);
+		unit_write(file, "x");
+		/* Not recursive: the directory only, owner and mode. */
+		assert_int_equal(eff_chown(&e, data, "65534:65534", 65534, 65534, 0700, false), 2);
+		assert_int_equal(stat(data, &st), 0);
+		assert_int_equal(st.st_uid, 65534);
+		assert_int_equal(st.st_mode & 07777, 0700);
+		assert_int_equal(stat(file, &st), 0);
+		assert_int_equal(st.st_uid, 0);
+		/* Already right: nothing to change. */
+		assert_int_equal(eff_chown(&e, data, "65534:65534", 65534, 65534, 0700, false), 0);
+		/* Recursive: what is owned otherwise below it, modes left alone. */
+		assert_int_equal(eff_chown(&e, data, "65534:65534", 65534, 65534, 0700, true), 2);
+		assert_int_equal(stat(file, &st), 0);
+		assert_int_equal(st.st_uid, 65534);
+		assert_int_equal(st.st_mode & 07777, 0644);
+		/* A symlink is never followed or owned. */
+		assert_int_equal(symlink(data, link), 0);
+		assert_int_equal(eff_chown(&e, link, "0:0", 0, 0, 0700, false), -1);
+		assert_int_equal(stat(data, &st), 0);
+		assert_int_equal(st.st_uid, 65534);
+	}
+	eff_free(&e);
+	free(data);
+	free(log);
+	free(inner);
+	free(file);
+	free(link);
+	unit_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -250,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_apply_failures),
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_plan_output),
+		cmocka_unit_test(test_daemon_signal_and_owner_effects),
 	};
 
 	return cmocka_run_group_tests_name("effects", tests, quiet, NULL);
