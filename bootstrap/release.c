@@ -252,6 +252,18 @@ tag_do(void *arg)
 	return rc;
 }
 
+/* The tag is for the next instance's volume module (takeover: if-owner-gone
+ * waits for an owner that says it is handing the volume over): a manifest
+ * without a volume neither writes it nor is granted CreateTags. */
+static bool
+wants_tag(const struct manifest *m)
+{
+	for (size_t i = 0; i < m->nmods; i++)
+		if (strcmp(m->mods[i].mod->name, "volume") == 0)
+			return true;
+	return false;
+}
+
 /* haboot:release on this instance.  A failure is logged, not fatal: without
  * the tag the next instance only waits its own volume timeout. */
 static void
@@ -261,7 +273,7 @@ tag_self(struct releaser *R, const char *value)
 	struct tag_call c;
 	char *summary;
 
-	if (ctx->aws == NULL || R->self == NULL)
+	if (ctx->aws == NULL || R->self == NULL || !wants_tag(R->m))
 		return;
 	memset(&c, 0, sizeof(c));
 	c.aws = ctx->aws;
@@ -825,6 +837,8 @@ release_permissions(const struct manifest *m, struct iam_policy *p)
 	struct iam_stmt *s;
 
 	iam_set_origin(p, "release");
+	if (!wants_tag(m))
+		goto hook;
 	/* Only this tag, only on this instance: the role can write no other tag
 	 * (aws:autoscaling:groupName, which fence trusts, is Auto Scaling's). */
 	s = iam_stmt(p, "tag this instance " RELEASE_TAG " while it hands the volume over, so "
@@ -833,6 +847,7 @@ release_permissions(const struct manifest *m, struct iam_policy *p)
 	iam_resource(s, "arn:aws:ec2:*:*:instance/*");
 	iam_cond(s, "StringEquals", "aws:ARN", "${ec2:SourceInstanceARN}");
 	iam_cond(s, "ForAllValues:StringEquals", "aws:TagKeys", RELEASE_TAG);
+hook:
 	if (m->release.hook_name == NULL)
 		return;
 	s = iam_stmt(p, "keep the termination hook %s alive while releasing, then complete it "

@@ -11,7 +11,7 @@ Each machine's namespaces are held by one process (`unshare -n [-m]`), never
 named with `ip netns add`.  An instance has its own IMDS (the sim's standalone
 `sim imds` proxy for its instance id, on lo) and a private mount namespace built
 by blockns's ns-init (its own /dev, /sys/class) with its own /etc/ganesha, /run,
-/srv and /var/lib bound over the host's: the same manifest (the user-data
+/srv and /var/lib/nfs bound over the host's: the same manifest (the user-data
 of both) means the same paths on both machines, and nothing touches the
 host's.  haboot (the static binary) runs in both namespaces with only
 AWS_ENDPOINT_URL set: the manifest, metadata, region and role credentials come
@@ -184,7 +184,8 @@ def stale_cleanup():
     r = sh(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], check=False)
     for line in r.stdout.splitlines():
         parts = line.split(None, 1)
-        if len(parts) == 2 and stale(re.search(r"/drill-(\d+)/volume\.img", parts[1])):
+        if len(parts) == 2 and stale(re.search(r"/drill-(\d+)/(volume\.img|snapshots/)",
+                                                parts[1])):
             sh(["losetup", "-d", parts[0]], check=False)
 
 
@@ -320,13 +321,11 @@ class Instance(Machine):
         # blockns's ns-init builds the instance's /dev and /sys/class, then sleeps.
         super().__init__(lab, tag, addr, init=[PYTHON, blockns.HERE, "ns-init", str(stage), ""])
         self.iid = iid
-        for d in ("etc-ganesha", "run", "srv", "var-lib", "var-lib/nfs", "var-lib/haboot"):
+        for d in ("etc-ganesha", "run", "srv", "var-lib-nfs"):
             (self.dir / d).mkdir()
         sh(self.exec_argv(["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"]))
-        # /var/lib is the instance's own: NFS state, and haboot's report
-        # (/var/lib/haboot/status.json), never the host's or the other's.
         for src, dst in (("etc-ganesha", "/etc/ganesha"), ("run", "/run"), ("srv", "/srv"),
-                         ("var-lib", "/var/lib")):
+                         ("var-lib-nfs", "/var/lib/nfs")):
             sh(self.argv(["mount", "--bind", str(self.dir / src), dst]))
         self.write_ganesha_conf()
         # Where blockns's hook finds this instance (its format: see blockns.Instance).
@@ -373,7 +372,7 @@ class Instance(Machine):
 
     @property
     def status_file(self):
-        return self.dir / "var-lib" / "haboot" / "status.json"
+        return self.dir / "run" / "haboot" / "status.json"
 
     def status(self):
         return json.loads(self.status_file.read_text()) if self.status_file.exists() else None

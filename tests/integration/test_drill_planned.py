@@ -84,7 +84,10 @@ def start_watch(inst):
     env = {"PATH": drill.HOST_PATH, "HOME": "/root", "LANG": "C.UTF-8",
            "AWS_ENDPOINT_URL": inst.lab.sim_url}
     out = open(inst.dir / "watch.log", "w")
-    p = subprocess.Popen(inst.argv([drill.HABOOT, "watch"]), env=env, stdin=subprocess.DEVNULL,
+    # The report where the drill's run writes it (drill.Instance.boot).
+    p = subprocess.Popen(inst.argv([drill.HABOOT, "watch", "--status-file",
+                                    "/run/haboot/status.json"]), env=env,
+                         stdin=subprocess.DEVNULL,
                          stdout=out, stderr=subprocess.STDOUT, preexec_fn=drill._die_with_parent)
     out.close()
     inst.lab.procs.append(p)
