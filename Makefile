@@ -34,6 +34,13 @@ UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 SAN_OBJS   = $(LIB_SRCS:%.c=$(B)/san/%.o)
 
 PY      = /usr/bin/python3
+# check runs the integration test files side by side (pytest-xdist), each file
+# whole in one worker (--dist loadfile): a file's tests share its module-scoped
+# fixtures (one sim per worker process), and most wait on sims, servers and
+# timers rather than on the CPU.  TEST_JOBS=1 runs them one after another.
+TEST_JOBS ?= 2
+PYTEST_JOBS = $(shell [ "$(TEST_JOBS)" -gt 1 ] 2>/dev/null && $(PY) -c 'import xdist' 2>/dev/null && \
+	echo "-n $(TEST_JOBS) --dist loadfile")
 
 FUZZ_SECONDS ?= 60
 
@@ -156,7 +163,7 @@ check: deps
 	tests/fuzz/run.sh 10
 	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
 	$(SAN_ENV) HABOOT=$(CURDIR)/$(B)/haboot-asan HABOOT_STATIC=$(CURDIR)/$(B)/haboot-static \
-	    $(PY) -m pytest -p no:cacheprovider -q tests/integration
+	    $(PY) -m pytest -p no:cacheprovider -q $(PYTEST_JOBS) tests/integration
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
 	    echo "sanitizer reports from haboot during the integration tests:"; \
 	    cat $(SAN_LOG)/*; exit 1; fi

@@ -33,9 +33,6 @@ struct hb_ctx {
 	 * that report it; NULL when planning. */
 	const struct run_status *run;
 	long long deadline;    /* mono_ms() bound of the whole run, 0 none */
-	/* watch: a module asks AWS about its piece at most this often (the
-	 * manifest's watch.api_interval); 0 outside watch. */
-	long long api_ms;
 	char *message;         /* the current module's outcome, for the status file */
 	bool changed;          /* the current module changed something */
 	enum fail_scope scope; /* of the current module's failure (ctx_fail: HERE) */

@@ -14,6 +14,9 @@
 	X(VOLUME_PREVIOUS_OWNER, "volume.previous_owner", "the instance it was taken from") \
 	X(VOLUME_FENCED, "volume.fenced", "the owner stopped before the takeover") \
 	X(VOLUME_RESTORED_FROM, "volume.restored_from", "the snapshot it was restored from") \
+	X(VOLUME_DATA_AS_OF, "volume.data_as_of", "restored: its snapshot's start time; later writes are not on it") \
+	X(VOLUME_DATA_AGE, "volume.data_age_seconds", "restored: how old its data was when it first served") \
+	X(VOLUME_SUPERSEDED, "volume.superseded", "the volume it replaced, now tagged haboot:superseded-by") \
 	X(FS_MOUNTPOINT, "filesystem.mountpoint", "where the volume is mounted") \
 	X(FS_SIGNATURE, "filesystem.signature", "the signature file's path") \
 	X(FS_DEVICE, "filesystem.device", "the device mounted") \
@@ -35,7 +38,10 @@
 	X(ADDRESS_INTERFACE, "address.interface", "the local interface that holds it") \
 	X(ADDRESS_LOCAL, "address.local", "the address configured on that interface") \
 	X(ADDRESS_ENI, "address.eni", "the network interface EC2 gives it to") \
-	X(ADDRESS_PREVIOUS, "address.previous", "where EC2 had it before this instance took it")
+	X(ADDRESS_PREVIOUS, "address.previous", "where EC2 had it before this instance took it") \
+	X(SNAPSHOT_LATEST, "snapshot.latest", "the newest completed snapshot of the service") \
+	X(SNAPSHOT_TIME, "snapshot.time", "its start time: a restore now would lack later writes") \
+	X(SNAPSHOT_NEXT, "snapshot.next", "when the watcher takes the next one")
 
 enum fact {
 #define HB_FACT_ENUM(e, name, doc) FACT_##e,

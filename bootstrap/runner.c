@@ -305,7 +305,8 @@ runner_report_early(const struct run_opts *o, const struct early_failure *f)
 	head = xasprintf("%s FAILED before any module ran, on %s: %s", f->service ? f->service :
 	    "haboot", f->instance ? f->instance : "this instance", f->headline);
 	console_wrap(&b, head);
-	console_wrap(&b, f->message);
+	if (f->message != NULL)
+		console_wrap(&b, f->message);
 	console_write(b.data);
 	buf_free(&b);
 	free(head);

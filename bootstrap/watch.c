@@ -15,6 +15,7 @@
 
 #include "asg.h"
 #include "aws/aws.h"
+#include "aws/creds.h"
 #include "log.h"
 #include "module.h"
 #include "release.h"
@@ -185,6 +186,20 @@ healthy_now(const struct watcher *W)
 	return W->state == W_STARTING || W->state == W_HEALTHY || W->state == W_SUSPECT;
 }
 
+/* The facts modules set while watching (upkeep: the newest snapshot), not
+ * those taken up from the run's report. */
+static json_object *
+watch_facts(const struct watcher *W)
+{
+	json_object *o = json_object_new_object();
+	const struct kv *f = &W->ctx->facts;
+
+	for (size_t i = 0; i < f->n; i++)
+		if (f->e[i].origin == NULL || strcmp(f->e[i].origin, "run") != 0)
+			json_object_object_add(o, f->e[i].key, json_object_new_string(f->e[i].val));
+	return o;
+}
+
 static void
 save_state(struct watcher *W)
 {
@@ -232,6 +247,7 @@ save_state(struct watcher *W)
 		json_object_array_add(mods, o);
 	}
 	json_object_object_add(root, "modules", mods);
+	json_object_object_add(root, "facts", watch_facts(W));
 	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	snprintf(dir, sizeof(dir), "%s", W->o->state_path);
@@ -271,6 +287,30 @@ watch_state_path(const char *status_path)
 	p = xasprintf("%s/watch.json", dirname(dir));
 	free(dir);
 	return p;
+}
+
+/* The watcher's facts; the snapshot's age as of now, the data a zone loss
+ * would cost. */
+static void
+show_facts(json_object *root, FILE *out)
+{
+	json_object *facts;
+	const char *t;
+	long long at;
+	char age[32];
+
+	if (!json_object_object_get_ex(root, "facts", &facts) ||
+	    !json_object_is_type(facts, json_type_object) || json_object_object_length(facts) == 0)
+		return;
+	fputc('\n', out);
+	if ((t = jget(facts, fact_name(FACT_SNAPSHOT_TIME), NULL)) != NULL &&
+	    (at = creds_parse_time(t)) > 0) {
+		fmt_duration(wall_ms() - at, age, sizeof(age));
+		fprintf(out, "snapshot  %s, %s old (started %s): a restore in another zone now lacks "
+		    "writes since then\n", jget(facts, fact_name(FACT_SNAPSHOT_LATEST), "?"), age, t);
+	}
+	json_object_object_foreach(facts, k, v)
+		fprintf(out, "%-28s %s\n", k, v ? json_object_get_string(v) : "-");
 }
 
 int
@@ -339,6 +379,7 @@ watch_state_show(const char *path, bool json, FILE *out, char **why)
 			fprintf(out, "%s\n", jget(m, "message", ""));
 		}
 	fprintf(out, "(RESTARTS: repairs in the last %s / allowed)\n", d);
+	show_facts(root, out);
 out:
 	json_object_put(root);
 	buf_free(&b);
@@ -881,7 +922,6 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 	}
 	ctx->service = m->name;
 	ctx->watch = &m->watch;
-	ctx->api_ms = m->watch.api_ms;
 	if ((rc = take_up(&W)) != EXIT_DONE)
 		goto out;
 	if (signals_setup() < 0) {

@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "aws/aws.h"
+#include "aws/creds.h"
 #include "module.h"
 #include "status.h"
 #include "util.h"
 
 #define SUBJECT_MAX 99    /* SNS refuses subjects of 100 characters or more */
 #define TAKEOVER_METRIC "TakeoverSeconds"
+#define SNAPSHOT_AGE_METRIC "SnapshotAgeSeconds"
 
 static const char *const notify_keys[] = {"sns", "metric", NULL};
 static const char *const metric_keys[] = {"namespace", "name", NULL};
@@ -241,6 +243,13 @@ report(struct hb_ctx *ctx, const struct outcome *oc)
 		buf_printf(&b, "started:   %s (%.1fs ago)\n", ts, oc->seconds);
 	}
 	buf_printf(&b, "previous volume holder: %s\n", oc->previous ? oc->previous : "unknown");
+	if (ctx_fact(ctx, FACT_VOLUME_DATA_AS_OF) != NULL)
+		buf_printf(&b, "DATA AGE:  %ss: the volume was restored in this zone from a snapshot "
+		    "taken %s (%s); writes made after that time are not on it\n",
+		    ctx_fact(ctx, FACT_VOLUME_DATA_AGE) ? ctx_fact(ctx, FACT_VOLUME_DATA_AGE) : "?",
+		    ctx_fact(ctx, FACT_VOLUME_DATA_AS_OF),
+		    ctx_fact(ctx, FACT_VOLUME_RESTORED_FROM) ? ctx_fact(ctx, FACT_VOLUME_RESTORED_FROM)
+		    : "?");
 	if (run != NULL && run->policy != NULL)
 		buf_printf(&b, "failure policy: %s\n", run->policy);
 	if (run != NULL && run->nmods > 0) {
@@ -401,6 +410,27 @@ datum(struct aws_params *p, int n, const char *name, const char *value, const ch
 	}
 }
 
+/* Metrics read from facts other modules set: the age of the newest
+ * completed snapshot (the data a zone loss would cost).  Returns the next
+ * datum number. */
+static int
+fact_metrics(struct hb_ctx *ctx, struct aws_params *p, int n, const char *service,
+    const char *self, struct buf *what)
+{
+	const char *t = ctx_fact(ctx, FACT_SNAPSHOT_TIME);
+	long long at = t ? creds_parse_time(t) : -1;
+	char v[32];
+
+	if (at <= 0)
+		return n;
+	snprintf(v, sizeof(v), "%lld", (wall_ms() - at) / 1000);
+	if (self != NULL)
+		datum(p, ++n, SNAPSHOT_AGE_METRIC, v, "Seconds", service, self);
+	datum(p, ++n, SNAPSHOT_AGE_METRIC, v, "Seconds", service, NULL);
+	buf_printf(what, ", " SNAPSHOT_AGE_METRIC "=%s", v);
+	return n;
+}
+
 /* Health 1/0 and, after a good run, how long the takeover took.  Each is sent
  * per instance and per service alone: an alarm on the service's series
  * survives the instance being replaced. */
@@ -412,6 +442,7 @@ put_metrics(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcom
 	const char *service = ctx->service ? ctx->service : "unknown";
 	const char *health = oc->failed ? "0" : "1";
 	char secs[32] = "", *summary;
+	struct buf more;
 	int n = 0, rc;
 
 	aws_params_init(&c.p);
@@ -427,10 +458,13 @@ put_metrics(struct hb_ctx *ctx, const struct notify_cfg *nc, const struct outcom
 			datum(&c.p, ++n, TAKEOVER_METRIC, secs, "Seconds", service, oc->self);
 		datum(&c.p, ++n, TAKEOVER_METRIC, secs, "Seconds", service, NULL);
 	}
-	summary = xasprintf("PutMetricData %s: %s=%s%s%s (Service=%s%s%s)", nc->ns, nc->metric,
+	buf_init(&more);
+	n = fact_metrics(ctx, &c.p, n, service, oc->self, &more);
+	summary = xasprintf("PutMetricData %s: %s=%s%s%s%s (Service=%s%s%s)", nc->ns, nc->metric,
 	    health, !oc->failed && ctx->run ? ", " TAKEOVER_METRIC "=" : "",
-	    !oc->failed && ctx->run ? secs : "", service, oc->self ? ", InstanceId=" : "",
-	    oc->self ? oc->self : "");
+	    !oc->failed && ctx->run ? secs : "", more.data ? more.data : "", service,
+	    oc->self ? ", InstanceId=" : "", oc->self ? oc->self : "");
+	buf_free(&more);
 	if (ctx->aws == NULL) {
 		buf_printf(why, "metrics not sent to %s: no AWS client", nc->ns);
 		rc = -1;
@@ -524,6 +558,8 @@ event_what(const struct hb_event *ev)
  * was tried, with Healthy=0 when the service is not healthy.  A failed
  * publish is this module's failure, which the watcher logs as a warning:
  * never a verdict on the service. */
+static int heartbeat(struct hb_ctx *ctx, const struct notify_cfg *nc, bool healthy);
+
 static int
 notify_report(struct hb_ctx *ctx, void *p, const struct hb_event *ev)
 {
@@ -533,6 +569,9 @@ notify_report(struct hb_ctx *ctx, void *p, const struct hb_event *ev)
 	char *what = NULL, *subj = NULL, *dedup = NULL, ts[40];
 	int bad = 0;
 
+	/* Healthy, and the metrics modules keep in facts (SnapshotAgeSeconds). */
+	if (ev->kind == EV_HEARTBEAT)
+		return nc->metric ? heartbeat(ctx, nc, ev->healthy) : 0;
 	buf_init(&done);
 	buf_init(&why);
 	buf_init(&msg);
@@ -610,6 +649,46 @@ notify_permissions(const void *cfg, struct iam_policy *p)
 		iam_resource(s, "*");
 		iam_cond(s, "StringEquals", "cloudwatch:namespace", "%s", nc->ns);
 	}
+}
+
+/* ---- watch events (module.h: report) ------------------------------------ */
+
+/* The watcher's heartbeat: Healthy as the event says, and the metrics read
+ * from facts (SnapshotAgeSeconds). */
+static int
+heartbeat(struct hb_ctx *ctx, const struct notify_cfg *nc, bool healthy)
+{
+	struct nf_call c = {.aws = ctx->aws, .svc = AWS_MONITORING, .action = "PutMetricData"};
+	const char *service = ctx->service ? ctx->service : "unknown";
+	const char *self = md_get(ctx->md, "instance-id");
+	const char *h = healthy ? "1" : "0";
+	struct buf more;
+	char *summary;
+	int n = 0, rc;
+
+	aws_params_init(&c.p);
+	aws_error_init(&c.err);
+	buf_init(&more);
+	aws_param(&c.p, "Namespace", "%s", nc->ns);
+	if (self != NULL)
+		datum(&c.p, ++n, nc->metric, h, NULL, service, self);
+	datum(&c.p, ++n, nc->metric, h, NULL, service, NULL);
+	n = fact_metrics(ctx, &c.p, n, service, self, &more);
+	summary = xasprintf("PutMetricData %s: %s=%s%s (Service=%s)", nc->ns, nc->metric, h,
+	    more.data ? more.data : "", service);
+	if (ctx->aws == NULL)
+		rc = ctx_fail(ctx, "metrics not sent to %s: no AWS client", nc->ns);
+	else if ((rc = eff_aws(ctx->eff, "cloudwatch", summary, nf_call_do, &c)) < 0) {
+		char *e = aws_error_str(&c.err);
+
+		ctx_fail(ctx, "metrics not sent to %s: %s", nc->ns, e);
+		free(e);
+	}
+	free(summary);
+	buf_free(&more);
+	aws_params_free(&c.p);
+	aws_error_free(&c.err);
+	return rc;
 }
 
 const struct module module_notify = {

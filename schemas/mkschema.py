@@ -135,8 +135,35 @@ volume = {
                                     "stopped, then detach.",
                      "enum": ["never", "if-owner-gone", "fence"], "default": "if-owner-gone"},
         "other_az": {"description": "fail: stop if the volume is in another zone. snapshot: "
-                                    "restore its newest completed snapshot in this zone.",
+                                    "restore in this zone the newest completed snapshot of it, "
+                                    "or tagged haboot:service=NAME (whoever made it); the old "
+                                    "volume is then tagged superseded and never served again.",
                      "enum": ["fail", "snapshot"], "default": "fail"},
+        # snapshot.c snap_parse.
+        "snapshots": {
+            "description": "The snapshot schedule `haboot watch` keeps: a snapshot once `every` "
+                           "has passed since the newest one, tagged with the service, the "
+                           "volume, the generation and the time; the schedule's own completed "
+                           "snapshots beyond `keep` are pruned, never a pending one.",
+            "type": "object",
+            "properties": {
+                "every": {"description": "How often: the most data a zone loss can cost. A "
+                                         "duration with a unit: 15s, 30m, 1h. At least 15s "
+                                         "(EC2's per-volume CreateSnapshot rate), at most 24h "
+                                         "(haboot checks the range; JSON Schema can only check "
+                                         "the form); under 5m is allowed with a warning.",
+                          "type": "string", "pattern": DUR},
+                "keep": {"description": "How many of the schedule's completed snapshots to "
+                                        "keep (the newest ones).",
+                         "type": "integer", "minimum": 1, "maximum": 1000},
+                "freeze": {"description": "Freeze the filesystem (FIFREEZE) just around the "
+                                          "CreateSnapshot call, so the snapshot needs no "
+                                          "journal replay; thawed on every path.",
+                           "type": "boolean", "default": True},
+            },
+            "required": ["every", "keep"],
+            "additionalProperties": False,
+        },
     },
     "required": ["device"],
     "oneOf": [
@@ -367,6 +394,7 @@ address = {
               {"not": {"required": ["eni", "tags"]}},
               {"if": {"properties": {"mode": {"const": "eni"}}, "required": ["mode"]},
                "then": {"anyOf": [{"required": ["eni"]}, {"required": ["tags"]}]}}],
+    "examples": [{"mode": "secondary-ip", "ip": "10.10.10.50", "subnet": "10.10.10.0/26"}],
 }
 # notify.c notify_parse.
 notify = {

@@ -8,7 +8,8 @@ set -euo pipefail
 
 BUILD=(gcc make pkg-config libc6-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev
     libssl-dev libexpat1-dev zlib1g-dev libmbedtls-dev)
-TEST=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-jsonschema
+TEST=(clang libclang-rt-14-dev libcmocka-dev python3 python3-pytest python3-pytest-xdist
+    python3-jsonschema
     python3-yaml python3-botocore awscli e2fsprogs xfsprogs util-linux iproute2
     nfs-ganesha nfs-ganesha-vfs libnfs-utils nfs-kernel-server systemd
     lintian file binutils nodejs postgresql python3-psycopg2)

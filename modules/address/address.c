@@ -37,8 +37,6 @@
 #include "status.h"
 #include "util.h"
 
-#define ADDR_API_DEFAULT_MS (60 * 1000)
-
 static const char *const addr_keys[] = {
 	"mode", "ip", "subnet", "route_tables", "vpc_cidr", "eni", "tags", "device_index",
 	"allocation", "interface", "timeout", NULL,
@@ -443,7 +441,7 @@ converge(struct hb_ctx *ctx, struct addr_cfg *a, bool from_running)
 	struct addr_where w = {0};
 	char link[64], *was = NULL;
 	const char *local = NULL, *mode = addr_mode_names[a->mode];
-	int rc = -1, r;
+	int rc = -1;
 
 	if (ctx->aws == NULL)
 		return ctx_fail(ctx, "no AWS client: the address module needs AWS credentials and a "
@@ -457,11 +455,8 @@ converge(struct hb_ctx *ctx, struct addr_cfg *a, bool from_running)
 		    "its subnet (its zone); across zones use overlay-ip", a->ip, s.subnet_cidr);
 		goto out;
 	}
-	if ((r = cloud_where(ctx, a, &s, &w)) != 0) {
-		if (r > 0)
-			ctx_fail(ctx, "EC2 does not answer: cannot tell where the address is");
+	if (cloud_where_patient(ctx, a, &s, &w) < 0)
 		goto out;
-	}
 	if (!w.ours) {
 		was = xstrdup(w.desc ? w.desc : "?");
 		if (!from_running && w.holder != NULL) {
@@ -492,7 +487,8 @@ converge(struct hb_ctx *ctx, struct addr_cfg *a, bool from_running)
 	    client_ip(a, &w) : "?", mode, w.desc ? w.desc : "gives it here", local, link,
 	    was ? "; was " : " (already)", was ? was : "");
 	a->api_ok = true;
-	a->api_next = mono_ms() + (ctx->api_ms > 0 ? ctx->api_ms : ADDR_API_DEFAULT_MS);
+	a->api_next = 0;
+	ctx_api_due(ctx, &a->api_next);  /* EC2 just said so: the next look in an interval */
 	rc = 0;
 out:
 	free(was);
@@ -517,8 +513,8 @@ addr_repair(struct hb_ctx *ctx, void *p)
 	return converge(ctx, p, false);
 }
 
-/* Local every round; EC2 at most every api interval (a failed look is
- * repeated at the next round: a failure needs confirming). */
+/* Local every round; EC2 at most every api interval while it gives the
+ * address here, every round while it does not (a failure needs confirming). */
 static enum health
 addr_check(struct hb_ctx *ctx, void *p)
 {
@@ -529,8 +525,6 @@ addr_check(struct hb_ctx *ctx, void *p)
 	struct addr_self s;
 	struct addr_where w = {0};
 	enum health h = HEALTH_UNKNOWN;
-	long long now = mono_ms(), every = ctx->api_ms > 0 ? ctx->api_ms : ADDR_API_DEFAULT_MS;
-	char ago[32];
 	int r;
 
 	memset(&s, 0, sizeof(s));
@@ -540,23 +534,26 @@ addr_check(struct hb_ctx *ctx, void *p)
 	}
 	if (!link_has_addr(link, local)) {
 		ctx_fail(ctx, "%s is no longer on %s", local, link);
-		a->api_next = 0;  /* and ask EC2 at once: the repair needs its view */
+		a->api_ok = false;  /* and ask EC2 at the repair */
 		return HEALTH_FAILED;
 	}
-	if (a->api_ok && now < a->api_next) {
-		fmt_duration(every - (a->api_next - now), ago, sizeof(ago));
-		ctx_result(ctx, "%s on %s; EC2 gave it here %s ago: %s", local, link, ago,
+	if (!a->api_ok)
+		a->api_next = 0;
+	if (!ctx_api_due(ctx, &a->api_next)) {
+		ctx_result(ctx, "%s on %s; EC2 gave it here: %s", local, link,
 		    a->api_msg ? a->api_msg : "");
 		return HEALTH_OK;
 	}
 	if (ctx->aws == NULL || cloud_self(ctx, &s) < 0) {
 		ctx_fail(ctx, "cannot ask EC2 where %s is: %s", ip ? ip : local,
 		    ctx->message ? ctx->message : "no AWS client");
+		a->api_next = 0;
 		goto out;
 	}
 	if ((r = cloud_where(ctx, a, &s, &w)) != 0) {
 		if (r > 0)
 			ctx_fail(ctx, "EC2 does not answer; %s is on %s here", local, link);
+		a->api_next = 0;
 		/* The manifest names what EC2 lacks, or a permission is refused: a verdict. */
 		h = r < 0 && ctx->scope == FAIL_ANYWHERE ? HEALTH_FAILED : HEALTH_UNKNOWN;
 		goto out;
@@ -570,7 +567,6 @@ addr_check(struct hb_ctx *ctx, void *p)
 		goto out;
 	}
 	a->api_ok = true;
-	a->api_next = now + every;
 	ctx_result(ctx, "%s on %s; EC2: %s", local, link, w.desc);
 	h = HEALTH_OK;
 out:
@@ -760,7 +756,7 @@ addr_plan(struct hb_ctx *ctx, void *p)
 		break;
 	case AM_ENI:
 		eff_describe(e, EK_WAIT, "until the interface with the ENI's MAC appears here (up to "
-		    "%s; looked for every 0.1s)", t);
+		    "%s; the kernel tells, rtnetlink)", t);
 		eff_describe(e, EK_RUN, "ip link set dev IFACE up");
 		eff_describe(e, EK_RUN, "ip addr add ENI_IP/PREFIX dev IFACE");
 		eff_describe(e, EK_RUN, "ip route replace SUBNET dev IFACE src ENI_IP table %lld",
@@ -886,6 +882,7 @@ const struct module module_address = {
 	.summary = "move a floating address to this instance (secondary IP, ENI, overlay route, "
 	    "Elastic IP)",
 	.required_default = true,
+	.needs_aws = true,
 	.after = after_these,
 	.parse = addr_parse,
 	.plan = addr_plan,

@@ -76,6 +76,10 @@ void addr_self_free(struct addr_self *self);
 int cloud_where(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *self,
     struct addr_where *w);
 void addr_where_free(struct addr_where *w);
+/* The same, looking again while EC2 does not answer, within the module's
+ * timeout (a mass failover may throttle): 0, or -1 after ctx_fail. */
+int cloud_where_patient(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *s,
+    struct addr_where *w);
 /* Makes EC2 give the address to this instance (the calls go through
  * ctx->eff, so plan shows them), then waits until a fresh read says so. */
 int cloud_move(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *self,
@@ -94,7 +98,7 @@ bool link_is_up(const char *name);
 /* ip is configured on interface name. */
 bool link_has_addr(const char *name, const char *ip);
 /* Waits (bounded) for an interface with this MAC to appear: a newly attached
- * ENI.  0 with name, -1 after ctx_fail. */
+ * ENI, heard of from the kernel (devwatch).  0 with name, -1 after ctx_fail. */
 int link_wait(struct hb_ctx *ctx, const char *mac, long long timeout_ms, char *name, size_t len);
 /* `ip addr add IP/PREFIX dev NAME` when it is not there yet (eff_run). */
 int link_add_addr(struct hb_ctx *ctx, const char *name, const char *ip, int prefix);

@@ -520,6 +520,24 @@ cloud_where(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self
 	return rc;
 }
 
+int
+cloud_where_patient(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *s,
+    struct addr_where *w)
+{
+	struct poller pl;
+	int r;
+
+	poller_start(&pl, a->timeout_ms, ctx);
+	for (;;) {
+		if ((r = cloud_where(ctx, a, s, w)) <= 0)
+			return r;
+		addr_where_free(w);
+		if (!poller_wait(&pl))
+			return ctx_fail(ctx, "EC2 does not answer (throttled or failing): cannot tell "
+			    "where the address is");
+	}
+}
+
 /* ---- moving it here ------------------------------------------------------------ */
 
 struct ec2_change {

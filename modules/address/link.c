@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "devwatch.h"
 #include "exec.h"
 #include "log.h"
 #include "util.h"
@@ -108,36 +109,56 @@ nap(long long ms)
 		;
 }
 
-/* The kernel-event watcher (bootstrap/devwatch.h, rtnetlink) is not on this
- * branch's main yet: look every 100 ms, which notices a new interface within
- * a tenth of a second at the cost of a getifaddrs call each time. */
+/* A new interface is heard of from the kernel (devwatch: rtnetlink in this
+ * network namespace); events only shorten the wait, so it still looks by
+ * itself every LINK_LOOK_MS, and every 100 ms when events are off. */
+#define LINK_LOOK_MS 2000
+
 int
 link_wait(struct hb_ctx *ctx, const char *mac, long long timeout_ms, char *name, size_t len)
 {
 	long long start = mono_ms(), limit = timeout_ms, next_log = start + 5000;
+	const char *why = NULL;
+	struct devwatch *w = devwatch_start(DEVWATCH_NETIF, NULL, &why);
 	char t[32];
+	int rc = -1;
 
+	if (w == NULL)
+		log_debug(ctx->module, "no interface events (%s): looking every 100ms", why);
 	if (ctx_time_left(ctx) < limit)
 		limit = ctx_time_left(ctx);
 	for (;;) {
+		long long left;
+
 		if (link_by_mac(mac, name, len) == 0) {
 			fmt_duration(mono_ms() - start, t, sizeof(t));
 			log_info(ctx->module, "interface %s (%s) appeared after %s", name, mac, t);
-			return 0;
+			rc = 0;
+			goto out;
 		}
-		if (mono_ms() - start >= limit)
+		if ((left = limit - (mono_ms() - start)) <= 0)
 			break;
 		if (mono_ms() >= next_log) {
 			fmt_duration(mono_ms() - start, t, sizeof(t));
 			log_info(ctx->module, "still waiting for the interface with MAC %s (%s)", mac, t);
 			next_log += 5000;
 		}
-		nap(100);
+		if (w != NULL && devwatch_wait(w, left < LINK_LOOK_MS ? left : LINK_LOOK_MS, NULL,
+		    0) < 0) {
+			log_debug(ctx->module, "interface events broke off: looking every 100ms");
+			devwatch_stop(w);
+			w = NULL;
+		}
+		if (w == NULL)
+			nap(left < 100 ? left : 100);
 	}
 	fmt_duration(mono_ms() - start, t, sizeof(t));
-	return ctx_fail(ctx, "EC2 attached the network interface, but no interface with MAC %s "
+	ctx_fail(ctx, "EC2 attached the network interface, but no interface with MAC %s "
 	    "appeared on this machine within %s: is the instance type's ENI limit reached, or "
 	    "the driver missing?", mac, t);
+out:
+	devwatch_stop(w);
+	return rc;
 }
 
 /* Runs an `ip` command through the effects layer; fails with its output. */

@@ -17,6 +17,7 @@
 #include "poll.h"
 #include "util.h"
 #include "volume/notice.h"
+#include "volume/volume.h"
 
 enum takeover { TAKEOVER_NEVER, TAKEOVER_IF_OWNER_GONE, TAKEOVER_FENCE };
 enum other_az { OTHER_AZ_FAIL, OTHER_AZ_SNAPSHOT };
@@ -24,7 +25,7 @@ enum other_az { OTHER_AZ_FAIL, OTHER_AZ_SNAPSHOT };
 static const char *const takeover_names[] = {"never", "if-owner-gone", "fence", NULL};
 static const char *const other_az_names[] = {"fail", "snapshot", NULL};
 static const char *const volume_keys[] = {
-	"id", "tags", "device", "timeout", "takeover", "other_az", NULL,
+	"id", "tags", "device", "timeout", "takeover", "other_az", "snapshots", NULL,
 };
 
 struct volume_cfg {
@@ -41,6 +42,7 @@ struct volume_cfg {
 	bool api_anywhere;
 	char *api_msg;
 	dev_t watch_rdev;       /* the proven node's device number at the first check */
+	struct snap_sched *snapshots; /* snapshot.c: the schedule watch keeps */
 };
 
 static const char *
@@ -83,6 +85,7 @@ volume_free(void *p)
 	cfg_free_list(v->tag_vals, v->ntags);
 	free(v->device);
 	free(v->api_msg);
+	snap_free(v->snapshots);
 	free(v);
 }
 
@@ -109,6 +112,7 @@ volume_parse(struct cfg *c, const struct ynode *n)
 	cfg_duration(c, n, "timeout", false, 1000, 3600 * 1000, &v->timeout_ms);
 	cfg_enum(c, n, "takeover", false, takeover_names, &v->takeover);
 	cfg_enum(c, n, "other_az", false, other_az_names, &v->other_az);
+	v->snapshots = snap_parse(c, ymap_get(n, "snapshots"));
 	if (c->d->errors > errors) {
 		volume_free(v);
 		return NULL;
@@ -150,10 +154,7 @@ volume_plan(struct hb_ctx *ctx, void *p)
 	eff_describe(e, EK_CHECK, "the volume is not multi-attach and is in this instance's zone %s%s",
 	    az ? az : "?", v->other_az == OTHER_AZ_FAIL ? " (other_az=fail: stop if not)" : "");
 	if (v->other_az == OTHER_AZ_SNAPSHOT) {
-		eff_describe(e, EK_NOTE, "if the volume is in another zone: use the copy restored here "
-		    "earlier (tag haboot:restored-from), else its newest completed snapshot (the "
-		    "old volume is left alone); stop if a copy elsewhere supersedes it");
-		eff_aws(e, "ec2", "CreateVolume from that snapshot in this zone, tags copied", NULL, NULL);
+		restore_plan(ctx);
 		eff_describe(e, EK_WAIT, "until the new volume is available (up to %s)", t);
 	}
 	eff_describe(e, EK_NOTE, "if attached to %s as %s already: nothing to change", self, v->device);
@@ -189,32 +190,20 @@ volume_plan(struct hb_ctx *ctx, void *p)
 	    v->device, v->device + strlen(v->device) - 1);
 	ctx_set_fact(ctx, FACT_VOLUME_DEVICE, "VOLUME_DEVICE");
 	eff_describe(e, EK_NOTE, "VOLUME_DEVICE below is the device found for %s", label);
+	snap_plan(ctx, v->snapshots);
 	free(label);
 	return 0;
 }
 
 /* ---- apply ------------------------------------------------------------ */
 
-/* other_az=snapshot tags each copy it makes with the id it was restored from. */
-#define RESTORED_FROM_TAG "haboot:restored-from"
-
-/* What DescribeVolumes says about one volume. */
-struct vol {
-	char *id, *az, *status, *snapshot, *type, *iops, *throughput;
-	bool multi;
-	/* the live attachment, if any (a volume that is not multi-attach has one) */
-	char *att_instance, *att_state, *att_device;
-	char **tag_k, **tag_v;
-	size_t ntags;
-};
-
-static const char *
+const char *
 or_unknown(const char *s)
 {
 	return s ? s : "?";
 }
 
-static void
+void
 vol_clear(struct vol *v)
 {
 	free(v->id);
@@ -224,6 +213,8 @@ vol_clear(struct vol *v)
 	free(v->type);
 	free(v->iops);
 	free(v->throughput);
+	free(v->size);
+	free(v->kms);
 	free(v->att_instance);
 	free(v->att_state);
 	free(v->att_device);
@@ -232,7 +223,7 @@ vol_clear(struct vol *v)
 	memset(v, 0, sizeof(*v));
 }
 
-static char *
+char *
 dup_text(const struct xml_node *n, const char *path)
 {
 	const char *t = xml_text(n, path);
@@ -253,6 +244,9 @@ vol_from_xml(const struct xml_node *item, struct vol *v)
 	v->type = dup_text(item, "volumeType");
 	v->iops = dup_text(item, "iops");
 	v->throughput = dup_text(item, "throughput");
+	v->size = dup_text(item, "size");
+	v->kms = dup_text(item, "kmsKeyId");
+	v->encrypted = xml_text(item, "encrypted") && !strcmp(xml_text(item, "encrypted"), "true");
 	v->multi = xml_text(item, "multiAttachEnabled") &&
 	    strcmp(xml_text(item, "multiAttachEnabled"), "true") == 0;
 	if ((set = xml_child(item, "attachmentSet")) != NULL)
@@ -276,15 +270,23 @@ vol_from_xml(const struct xml_node *item, struct vol *v)
 		}
 }
 
-/* A volume that is, or is becoming, usable. */
-static bool
+const char *
+vol_tag(const struct vol *v, const char *key)
+{
+	for (size_t i = 0; i < v->ntags; i++)
+		if (!strcmp(v->tag_k[i], key))
+			return v->tag_v[i];
+	return NULL;
+}
+
+bool
 vol_live(const struct vol *v)
 {
 	return v->status && (!strcmp(v->status, "creating") || !strcmp(v->status, "available") ||
 	    !strcmp(v->status, "in-use"));
 }
 
-static void
+void
 vols_free(struct vol *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -292,8 +294,7 @@ vols_free(struct vol *v, size_t n)
 	free(v);
 }
 
-/* "vol-1 (us-west-2a, in-use), vol-2 (...)" for messages. */
-static char *
+char *
 vols_list(const struct vol *v, size_t n)
 {
 	struct buf b;
@@ -305,8 +306,7 @@ vols_list(const struct vol *v, size_t n)
 	return buf_steal(&b);
 }
 
-/* aws_param with a numbered key ("Filter.%zu.Name"). */
-static void
+void
 param_n(struct aws_params *p, const char *keyfmt, size_t n, const char *val)
 {
 	char key[96];
@@ -318,7 +318,7 @@ param_n(struct aws_params *p, const char *keyfmt, size_t n, const char *val)
 /* EC2 kept throttling, failing (5xx) or not answering past the client's own
  * retries, as it may for a while in a mass failover: the caller looks again at
  * its next poll, within the module's timeout, instead of giving up. */
-static bool
+bool
 transient(struct hb_ctx *ctx, const char *what, const struct aws_error *err)
 {
 	char *e;
@@ -334,7 +334,7 @@ transient(struct hb_ctx *ctx, const char *what, const struct aws_error *err)
 /* DescribeVolumes by id, or by tag filters (keys[i]=vals[i]), optionally in
  * one zone.  0 with the volumes (an unknown id: none), 1 when EC2 did not
  * answer (look again), -1 after ctx_fail. */
-static int
+int
 describe_volumes(struct hb_ctx *ctx, const char *id, char *const *keys, char *const *vals,
     size_t ntags, const char *az, struct vol **out, size_t *n)
 {
@@ -482,15 +482,6 @@ out:
 	return rc;
 }
 
-/* A mutating EC2 call, through the effects layer. */
-struct ec2_call {
-	struct hb_ctx *ctx;
-	const char *action;
-	struct aws_params p;
-	struct aws_error err;
-	struct xml_node *answer;
-};
-
 static int
 ec2_call_cb(void *arg)
 {
@@ -499,7 +490,7 @@ ec2_call_cb(void *arg)
 	return aws_query(c->ctx->aws, AWS_EC2, c->action, &c->p, &c->answer, &c->err);
 }
 
-static void
+void
 ec2_call_init(struct ec2_call *c, struct hb_ctx *ctx, const char *action)
 {
 	memset(c, 0, sizeof(*c));
@@ -509,7 +500,7 @@ ec2_call_init(struct ec2_call *c, struct hb_ctx *ctx, const char *action)
 	aws_error_init(&c->err);
 }
 
-static void
+void
 ec2_call_free(struct ec2_call *c)
 {
 	aws_params_free(&c->p);
@@ -521,7 +512,7 @@ ec2_call_free(struct ec2_call *c)
 /* Runs the call: 0 done; 1 when the state moved under it (a code in
  * tolerated) or EC2 did not answer, so the caller re-reads and decides again;
  * -1 after ctx_fail. */
-static int
+int
 ec2_mutate(struct ec2_call *c, const char *summary, const char *const tolerated[])
 {
 	if (eff_aws(c->ctx->eff, "ec2", summary, ec2_call_cb, c) == 0)
@@ -540,108 +531,6 @@ ec2_mutate(struct ec2_call *c, const char *summary, const char *const tolerated[
 static const char *const race_codes[] = {"VolumeInUse", "IncorrectState",
 	"InvalidAttachment.NotFound", "IncorrectInstanceState", NULL};
 
-/* other_az=snapshot: restores the newest completed snapshot of v in az as *out.
- * 0, 1 when EC2 did not answer (look again), -1 after ctx_fail. */
-static int
-restore_in_zone(struct hb_ctx *ctx, const struct vol *v, const char *az, const char *self,
-    struct vol *out)
-{
-	struct aws_params p;
-	struct aws_error err;
-	struct xml_node *x = NULL;
-	const struct xml_node *set, *it;
-	const char *best = NULL, *best_time = NULL, *nid;
-	struct ec2_call call;
-	char *summary = NULL;
-	size_t ntag = 0;
-	int rc = -1, r;
-
-	aws_params_init(&p);
-	aws_error_init(&err);
-	ec2_call_init(&call, ctx, "CreateVolume");
-	aws_param(&p, "Owner.1", "self");
-	aws_param(&p, "Filter.1.Name", "volume-id");
-	aws_param(&p, "Filter.1.Value.1", "%s", v->id);
-	aws_param(&p, "Filter.2.Name", "status");
-	aws_param(&p, "Filter.2.Value.1", "completed");
-	if (aws_query(ctx->aws, AWS_EC2, "DescribeSnapshots", &p, &x, &err) < 0) {
-		if (transient(ctx, "DescribeSnapshots", &err)) {
-			rc = 1;
-			goto out;
-		}
-		ctx_fail_aws(ctx, &err, "DescribeSnapshots of %s", v->id);
-		goto out;
-	}
-	if ((set = xml_find(x, "snapshotSet")) != NULL)
-		for (it = xml_next(set, "item", NULL); it; it = xml_next(set, "item", it)) {
-			const char *t = xml_text(it, "startTime");
-
-			/* ISO 8601 UTC times compare as strings. */
-			if (t && xml_text(it, "snapshotId") &&
-			    (best_time == NULL || strcmp(t, best_time) > 0)) {
-				best_time = t;
-				best = xml_text(it, "snapshotId");
-			}
-		}
-	if (best == NULL) {
-		ctx_fail(ctx, "%s is in %s, not this instance's zone %s, and has no completed "
-		    "snapshot to restore here (other_az=snapshot): take one, or start the service "
-		    "in %s", v->id, or_unknown(v->az), az, or_unknown(v->az));
-		goto out;
-	}
-	log_warn(ctx->module, "%s is in %s, not %s: restoring its newest snapshot %s (%s) in %s; "
-	    "the old volume is left alone, and writes made after that snapshot are NOT on the "
-	    "new volume", v->id, or_unknown(v->az), az, best, best_time, az);
-	aws_param(&call.p, "SnapshotId", "%s", best);
-	aws_param(&call.p, "AvailabilityZone", "%s", az);
-	/* The same kind of disk as the old one, not EC2's default type. */
-	if (v->type) {
-		aws_param(&call.p, "VolumeType", "%s", v->type);
-		if (v->iops && (!strcmp(v->type, "io1") || !strcmp(v->type, "io2") ||
-		    !strcmp(v->type, "gp3")))
-			aws_param(&call.p, "Iops", "%s", v->iops);
-		if (v->throughput && !strcmp(v->type, "gp3"))
-			aws_param(&call.p, "Throughput", "%s", v->throughput);
-	}
-	/* Retries of this call (ours or the client's) must not make a second volume. */
-	aws_param(&call.p, "ClientToken", "haboot-%s-%s", self, best);
-	aws_param(&call.p, "TagSpecification.1.ResourceType", "volume");
-	for (size_t i = 0; i < v->ntags; i++) {
-		/* aws:* keys are EC2's own (CreateVolume refuses them); the old
-		 * restored-from tag is replaced by this copy's. */
-		if (str_starts(v->tag_k[i], "aws:") || !strcmp(v->tag_k[i], RESTORED_FROM_TAG))
-			continue;
-		ntag++;
-		param_n(&call.p, "TagSpecification.1.Tag.%zu.Key", ntag, v->tag_k[i]);
-		param_n(&call.p, "TagSpecification.1.Tag.%zu.Value", ntag, v->tag_v[i]);
-	}
-	param_n(&call.p, "TagSpecification.1.Tag.%zu.Key", ntag + 1, RESTORED_FROM_TAG);
-	param_n(&call.p, "TagSpecification.1.Tag.%zu.Value", ntag + 1, v->id);
-	summary = xasprintf("CreateVolume from %s in %s (tags of %s copied)", best, az, v->id);
-	if ((r = ec2_mutate(&call, summary, NULL)) != 0) {
-		rc = r;
-		goto out;
-	}
-	if ((nid = xml_text(call.answer, "volumeId")) == NULL) {
-		ctx_fail(ctx, "CreateVolume answered no volumeId");
-		goto out;
-	}
-	memset(out, 0, sizeof(*out));
-	out->id = xstrdup(nid);
-	out->az = xstrdup(az);
-	out->status = dup_text(call.answer, "status");
-	ctx->changed = true;
-	ctx_set_fact(ctx, FACT_VOLUME_RESTORED_FROM, "%s@%s", v->id, best);
-	rc = 0;
-out:
-	free(summary);
-	ec2_call_free(&call);
-	xml_free(x);
-	aws_params_free(&p);
-	aws_error_free(&err);
-	return rc;
-}
-
 /* Finds the one volume the manifest means, handling other_az.
  * 0 found, 1 when EC2 did not answer (look again), -1 after ctx_fail. */
 static int
@@ -654,7 +543,7 @@ find_volume(struct hb_ctx *ctx, const struct volume_cfg *c, const char *az, cons
 	int rc = -1, r;
 
 	if ((r = describe_volumes(ctx, c->id, c->tag_keys, c->tag_vals, c->ntags, NULL, &vs,
-	    &n)) != 0) {
+	    &n)) != 0 || (r = restore_skip_superseded(ctx, &vs, &n)) != 0) {
 		rc = r;
 		goto out;
 	}
@@ -1058,9 +947,13 @@ volume_apply(struct hb_ctx *ctx, void *p)
 	ctx_set_fact(ctx, FACT_VOLUME_ID, "%s", v.id);
 	ctx_set_fact(ctx, FACT_VOLUME_DEVICE, "%s", dev);
 	ctx_set_fact(ctx, FACT_VOLUME_AZ, "%s", or_unknown(v.az));
-	ctx_result(ctx, "%s attached as %s%s%s%s", v.id, dev,
+	restore_settle(ctx, &v);
+	ctx_result(ctx, "%s attached as %s%s%s%s%s%s%s", v.id, dev,
 	    ctx->changed ? "" : " (already attached: nothing changed)",
-	    ts.owner ? ", taken over from " : "", ts.owner ? ts.owner : "");
+	    ts.owner ? ", taken over from " : "", ts.owner ? ts.owner : "",
+	    ctx_fact(ctx, FACT_VOLUME_DATA_AS_OF) ? "; restored: data as of " : "",
+	    ctx_fact(ctx, FACT_VOLUME_DATA_AS_OF) ? ctx_fact(ctx, FACT_VOLUME_DATA_AS_OF) : "",
+	    ctx_fact(ctx, FACT_VOLUME_DATA_AS_OF) ? ", later writes are not on it" : "");
 	rc = 0;
 out:
 	notice_stop(&nw);
@@ -1115,7 +1008,8 @@ plan_live(struct hb_ctx *ctx, const struct volume_cfg *c, const char *self, cons
 	size_t n = 0, here = 0;
 	const struct vol *v = NULL;
 
-	if (describe_volumes(ctx, c->id, c->tag_keys, c->tag_vals, c->ntags, NULL, &vs, &n) != 0) {
+	if (describe_volumes(ctx, c->id, c->tag_keys, c->tag_vals, c->ntags, NULL, &vs, &n) != 0 ||
+	    restore_skip_superseded(ctx, &vs, &n) != 0) {
 		eff_describe(ctx->eff, EK_READ, "ec2 DescribeVolumes: no answer (%s)",
 		    ctx->message ? ctx->message : "unknown error");
 		goto out;
@@ -1257,15 +1151,14 @@ volume_permissions(const void *cfg, struct iam_policy *p)
 	}
 	if (v->other_az == OTHER_AZ_SNAPSHOT) {
 		iam_unscoped(p, "ec2:DescribeSnapshots", "other_az: snapshot: find the newest "
-		    "snapshot of the volume");
+		    "snapshot of the volume or of the service");
 		s = iam_stmt(p, "other_az: snapshot: create the copy of %s in this zone, only with "
 		    "the tag " RESTORED_FROM_TAG "%s", label, v->ntags ? " and the manifest's tags" : "");
 		iam_action(s, "ec2:CreateVolume");
 		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
 		iam_cond(s, "StringLike", "aws:RequestTag/" RESTORED_FROM_TAG, "vol-*");
 		tag_conds(s, "aws:RequestTag/", v);
-		s = iam_stmt(p, "other_az: snapshot: tag that copy as it is created, and nothing "
-		    "else (no tag on an existing volume, snapshot or instance)");
+		s = iam_stmt(p, "other_az: snapshot: tag that copy as it is created");
 		iam_action(s, "ec2:CreateTags");
 		iam_resource(s, "arn:aws:ec2:*:*:volume/*");
 		iam_cond(s, "StringEquals", "ec2:CreateAction", "CreateVolume");
@@ -1280,7 +1173,9 @@ volume_permissions(const void *cfg, struct iam_policy *p)
 			iam_note(p, "other_az: snapshot: CreateVolume may read any snapshot of the "
 			    "account: the volume is named by tags, so its snapshots' parent is not "
 			    "known in advance (name it by id: to scope it)");
+		restore_permissions(p, v->id, v->tag_keys, v->tag_vals, v->ntags);
 	}
+	snap_permissions(v->snapshots, p, v->id, v->tag_keys, v->tag_vals, v->ntags);
 	free(label);
 }
 
@@ -1412,6 +1307,15 @@ out:
 	return h;
 }
 
+/* watch: the snapshot schedule, if the manifest has one. */
+static int
+volume_upkeep(struct hb_ctx *ctx, void *p)
+{
+	struct volume_cfg *v = p;
+
+	return v->snapshots ? snap_upkeep(ctx, v->snapshots) : 0;
+}
+
 const struct module module_volume = {
 	.name = "volume",
 	.summary = "attach the shared EBS volume, taking it over from a dead owner safely",
@@ -1420,6 +1324,7 @@ const struct module module_volume = {
 	.parse = volume_parse,
 	.plan = volume_plan,
 	.apply = volume_apply,
+	.upkeep = volume_upkeep,
 	.release = volume_release,
 	.permissions = volume_permissions,
 	.check = volume_check,

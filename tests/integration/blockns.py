@@ -24,7 +24,10 @@ it is attached to, under the names EC2 gives it:
            /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_volXXXX link and,
            with sd_links, Amazon Linux's /dev/sdf -> nvmeNn1 link
 
-and removes them on detach.  To play a wrong disk, `serials` gives a volume
+and removes them on detach.  A volume restored from a sim snapshot has an image
+file as its backing: the hook puts a loop device over it on its first attach
+(recorded in loops/VOL, reused on the next attach; release_loops() detaches
+them).  To play a wrong disk, `serials` gives a volume
 another serial and `nodes` points its /dev/nvmeNn1 at another device.  Instances the registry does not know (an old owner
 the test only seeds in the sim) are left alone.  Nothing is ever created in the
 host's /dev or /sys: the hook reaches a namespace's files through /proc/PID/root.
@@ -204,8 +207,9 @@ def add_controller(nvme_dir, index, serial, majmin):
 
 
 def make_registry(root):
-    """A directory the hook and the tests share: instances/ID.json, attached/ID@VOL.json."""
-    for d in ("instances", "attached", "ns"):
+    """A directory the hook and the tests share: instances/ID.json, attached/ID@VOL.json,
+    loops/VOL (the loop device over a restored volume's image)."""
+    for d in ("instances", "attached", "ns", "loops"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     return root
 
@@ -223,7 +227,41 @@ def _rdev(path):
     return st.st_rdev
 
 
+def loop_for(reg, vol, image):
+    """The loop device over a volume's image file: made once, then reused."""
+    rec = os.path.join(reg, "loops", vol)
+    if os.path.exists(rec):
+        with open(rec) as f:
+            dev = f.read().strip()
+        r = subprocess.run(["losetup", "-n", "-O", "BACK-FILE", dev], capture_output=True,
+                           text=True)
+        if r.returncode == 0 and os.path.realpath(r.stdout.strip()) == os.path.realpath(image):
+            return dev
+    for _ in range(20):
+        r = subprocess.run(["losetup", "-f", "--show", image], capture_output=True, text=True)
+        if r.returncode == 0:
+            _write(rec, r.stdout.strip() + "\n")
+            return r.stdout.strip()
+        time.sleep(0.2)  # another test took the free device first
+    raise RuntimeError(f"losetup {image}: {r.stderr}")
+
+
+def release_loops(reg):
+    """Detaches the loop devices the hook made over restored volumes' images."""
+    d = os.path.join(reg, "loops")
+    for vol in os.listdir(d) if os.path.isdir(d) else []:
+        with open(os.path.join(d, vol)) as f:
+            dev = f.read().strip()
+        for _ in range(50):
+            if subprocess.run(["losetup", "-d", dev], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        os.unlink(os.path.join(d, vol))
+
+
 def _attach(reg, inst, vol, device, backing):
+    if os.path.isfile(backing):
+        backing = loop_for(reg, vol, backing)
     rdev = _rdev(backing)
     majmin = f"{os.major(rdev)}:{os.minor(rdev)}"
     root = f"/proc/{inst['pid']}/root"

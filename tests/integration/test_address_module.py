@@ -216,6 +216,17 @@ def test_secondary_ip_moves_from_the_old_interface_and_is_configured(lab):
     assert "(already)" in r.status["modules"][0]["message"]
 
 
+def test_a_throttled_ec2_is_asked_again_not_given_up_on(lab):
+    """A mass failover may throttle: the move waits for EC2 within its timeout."""
+    vip = f"{lab.net}.106"
+    # The client's three attempts per call, then one more look: four refusals.
+    lab.sim.fault("ec2", "throttle", action="DescribeNetworkInterfaces", count=4)
+    r = lab.haboot(lab.a, manifest(f"mode: secondary-ip\nip: {vip}"))
+    assert r.returncode == 0, r.stderr
+    assert "RequestLimitExceeded" in r.stderr and "looking again later" in r.stderr
+    assert vip in primary(lab, A)["secondary"]
+
+
 def test_watch_sees_the_address_gone_locally_and_in_ec2(lab):
     vip = f"{lab.net}.101"
     man = manifest(f"mode: secondary-ip\nip: {vip}")

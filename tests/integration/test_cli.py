@@ -360,8 +360,8 @@ def test_module_help_lists_each_key_type_default_and_a_valid_example(mod, tmp_pa
             assert line[1].endswith(", required"), line[0]
         elif "default" in prop:
             dflt = prop["default"]
-            # "is", not a dict lookup: 1 == True, and a default of 1 is not "true".
-            shown = "true" if dflt is True else "false" if dflt is False else str(dflt)
+            # (1 == True in a dict lookup: test the type, not the value.)
+            shown = str(dflt).lower() if isinstance(dflt, bool) else str(dflt)
             assert re.search(rf", default \"?{re.escape(shown)}\"?$", line[1]), line[0]
         if "enum" in prop:
             assert line[1].startswith(" | ".join(prop["enum"])), line[0]
@@ -369,6 +369,8 @@ def test_module_help_lists_each_key_type_default_and_a_valid_example(mod, tmp_pa
         words = prop.get("description", "").split()[:4]
         assert " ".join(words) in " ".join(out.split()), (key, words)
     # The example is the schema's, reads back as the same data, and validates.
+    assert settings.get("examples"), (
+        f"schemas/mkschema.py: give the {mod} module an example (\"examples\": [{{...}}])")
     example = help_example(out)
     assert yaml.safe_load(example) == [{mod: settings["examples"][0]}]
     m = tmp_path / "m.yaml"

@@ -48,6 +48,7 @@ KNOWN_DIFFERENCES = {
     "address-subnet-host-bits.yaml": "JSON Schema cannot check a CIDR block's host bits",
     "address-overlay-inside-vpc.yaml": "JSON Schema cannot check an address lies outside a CIDR",
     "address-before-exports.yaml": "JSON Schema cannot compare the positions of list items",
+    "snapshots-every-too-short.yaml": "JSON Schema checks a duration's form, not its range",
 }
 
 
@@ -184,6 +185,7 @@ TEMPLATES = {
     "volume.id": "version: 1\nname: a\nmodules: [{{volume: {{id: {v}, device: /dev/sdf}}}}]\n",
     "volume.device": "version: 1\nname: a\nmodules: [{{volume: {{id: vol-073769c7, device: {v}}}}}]\n",
     "volume.timeout": "version: 1\nname: a\nmodules: [{{volume: {{id: vol-073769c7, device: /dev/sdf, timeout: {v}}}}}]\n",
+    "volume.snapshots.keep": "version: 1\nname: a\nmodules: [{{volume: {{id: vol-073769c7, device: /dev/sdf, snapshots: {{every: 1h, keep: {v}}}}}}}]\n",
     "filesystem.mountpoint": "version: 1\nname: a\nmodules: [{{filesystem: {{mountpoint: {v}, signature: s}}}}]\n",
     "filesystem.device": "version: 1\nname: a\nmodules: [{{filesystem: {{mountpoint: /m, signature: s, device: {v}}}}}]\n",
     "filesystem.signature": "version: 1\nname: a\nmodules: [{{filesystem: {{mountpoint: /m, signature: {v}}}}}]\n",
@@ -229,6 +231,7 @@ CASES = {
     # In range only: ranges are a known difference, forms are not.
     "volume.timeout": ["1s", "1000ms", "90s", "5m", "1h", "2m30s", "0001s", "90", "5 m", "90x",
                        "1.5s", "m", "s5", "5ms5", "", "1h ", "-1s"],
+    "volume.snapshots.keep": [1, 48, 1000, 0, 1001, -1, "5", 1.5, True],
     "filesystem.mountpoint": ["/m", "/a/b.c", "/a/./b", "/a/...", "/", "//", "/a/", "/a/..",
                               "/a/../b", "/..", "/a//b", "a", "/a b", "/a\tb", "/a\x7f", "/\u00e9"],
     "filesystem.device": ["/dev/x", "/dev/disk/by-id/nvme-x", "/dev", "/dev/", "/devx",

@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 
+from . import snapshots
 from .errors import AwsError
 from .xmlout import iso
 
@@ -201,7 +202,8 @@ def volume_out(v):
             "Attachments": [_att_out(v, a) for a in v["attachments"]],
             "VolumeType": v["type"], "Iops": _iops(v), "Encrypted": v["encrypted"],
             "MultiAttachEnabled": v["multi_attach"], "Tags": _tags_out(v["tags"]),
-            "Throughput": 125 if v["type"] == "gp3" else None}
+            "Throughput": (v.get("throughput") or 125) if v["type"] == "gp3" else None,
+            "KmsKeyId": v.get("kms_key_id") if v["encrypted"] else None}
 
 
 def _attachments_of(vols, iid):
@@ -263,7 +265,8 @@ def snapshot_out(s):
     return {"SnapshotId": s["id"], "VolumeId": s["volume_id"], "State": s["state"],
             "StartTime": s["start_time"], "Progress": s["progress"], "OwnerId": s["owner_id"],
             "VolumeSize": s["size"], "Description": s["description"], "Encrypted": s["encrypted"],
-            "Tags": _tags_out(s["tags"])}
+            "Tags": _tags_out(s["tags"]),
+            "KmsKeyId": s.get("kms_key_id") if s["encrypted"] else None}
 
 
 # ------------------------------------------------------------------ transitions
@@ -408,7 +411,8 @@ def describe_snapshots(st, p, ctx):
     items = _select(snaps, ids, "snap") if ids else list(snaps.values())
     owners = p.get("OwnerIds")
     if owners:
-        items = [s for s in items if "self" in owners or s["owner_id"] in owners]
+        owners = {st.account_id if o == "self" else o for o in owners}
+        items = [s for s in items if s["owner_id"] in owners]
     items = _filter(items, p.get("Filters"), SNAP_FIELDS)
     page, nxt = _page(items, p, bool(ids), 5, 1000, "snapshotSet")
     return {"Snapshots": [snapshot_out(s) for s in page], "NextToken": nxt}
@@ -494,6 +498,15 @@ def create_volume(st, p, ctx):
                        f"expect size >= {snap['size']}GB")
     if vtype in ("io1", "io2") and not p.get("Iops"):
         raise AwsError("MissingParameter", f"The parameter iops must be specified for {vtype} volumes.")
+    if p.get("Iops") and vtype not in ("io1", "io2", "gp3"):
+        raise AwsError("InvalidParameterCombination",
+                       f"The parameter iops is not supported for {vtype} volumes.")
+    if p.get("Throughput") and vtype != "gp3":
+        raise AwsError("InvalidParameterCombination",
+                       f"The parameter throughput is not supported for {vtype} volumes.")
+    if p.get("KmsKeyId") and not p.get("Encrypted"):
+        raise AwsError("InvalidParameterDependency",
+                       "The parameter KmsKeyId requires the parameter Encrypted to be set.")
     if p.get("MultiAttachEnabled") and vtype not in ("io1", "io2"):
         raise AwsError("InvalidParameterCombination",
                        "The parameter multiAttachEnabled is only supported for io1 and io2 volumes.")
@@ -512,10 +525,15 @@ def create_volume(st, p, ctx):
     ctx.commit()
     vid = _hexid("vol")
     st.mark_ec2()
+    encrypted = bool(p.get("Encrypted")) or bool(snap and snap["encrypted"])
+    kms = p.get("KmsKeyId") or (snap.get("kms_key_id") if snap else None)
     vol = {"id": vid, "az": az, "size": size or snap["size"], "type": vtype, "iops": p.get("Iops"),
            "state": "creating", "tags": tags, "multi_attach": bool(p.get("MultiAttachEnabled")),
-           "encrypted": bool(p.get("Encrypted")) or bool(snap and snap["encrypted"]),
-           "snapshot_id": snap["id"] if snap else "", "backing": snap["backing"] if snap else None,
+           "encrypted": encrypted,
+           "kms_key_id": (kms or snapshots.default_kms(st)) if encrypted else None,
+           "throughput": p.get("Throughput"),
+           "snapshot_id": snap["id"] if snap else "",
+           "backing": snapshots.restore_backing(st, snap, vid),
            "hook": None, "attachments": [], "stuck_detaching": False, "create_time": time.time()}
     st.volumes[vid] = vol
     st.schedule(st.delays["create_volume"], lambda: vol["state"] == "creating",
@@ -603,6 +621,7 @@ ACTIONS = {
     "StopInstances": stop_instances, "TerminateInstances": terminate_instances,
     "CreateTags": create_tags, "DescribeTags": describe_tags,
     "GetConsoleOutput": get_console_output,
+    **snapshots.ACTIONS,
 }
 # Calls that may answer from the stale view under a "lag" fault.
 LAGGABLE = {"DescribeVolumes", "DescribeInstances", "DescribeSnapshots"}

@@ -32,6 +32,8 @@ DEFAULT_DELAYS = {
     "terminate_detach": 1.0,  # instance killed -> its volumes start detaching
     "pending": 0.5,           # pending -> running
     "create_volume": 0.5,     # creating -> available
+    "snapshot": 1.0,          # snapshot pending -> completed (progress on the way)
+    "snapshot_rate": 15.0,    # least time between two CreateSnapshot of one volume
     "route53_insync": 1.0,    # change PENDING -> INSYNC
     "credential_ttl": 21600.0,  # IMDS role credentials lifetime
     "credential_rotate": None,  # age at which IMDS hands out new keys (None: ttl-300, or ttl*2/3 if short)
@@ -46,13 +48,14 @@ INSTANCE_KEYS = {"az", "state", "private_ip", "public_ip", "mac", "instance_type
                  "rebalance_notice", "target_lifecycle_state", "asg", "launch_time", "hostname",
                  "subnet_id", "vpc_id", "stop_hangs", "metadata"}
 VOLUME_KEYS = {"az", "size", "type", "iops", "state", "tags", "multi_attach", "encrypted",
-               "snapshot_id", "backing", "hook", "attachments", "stuck_detaching", "create_time"}
+               "snapshot_id", "backing", "hook", "attachments", "stuck_detaching", "create_time",
+               "kms_key_id", "throughput"}
 SNAPSHOT_KEYS = {"volume_id", "state", "size", "start_time", "description", "owner_id", "tags",
-                 "backing", "progress", "encrypted"}
+                 "backing", "progress", "encrypted", "kms_key_id", "delete_requested"}
 ZONE_KEYS = {"name", "comment", "private", "records", "caller_reference"}
 FAULT_KEYS = {"service", "action", "kind", "count", "seconds", "delay", "status", "code",
               "message", "instance", "mode"}
-OPTION_KEYS = {"max_clock_skew", "route53_error_form"}
+OPTION_KEYS = {"max_clock_skew", "route53_error_form", "snapshot_dir"}
 FAULT_KINDS = {"throttle", "5xx", "slow", "lag", "drop", "error", "unreachable", "429"}
 
 
@@ -113,7 +116,10 @@ class State:
         self.attach_hook = None
         self.console = {}
         self.delays = dict(DEFAULT_DELAYS)
-        self.options = {"max_clock_skew": None, "route53_error_form": "errorresponse"}
+        self.options = {"max_clock_skew": None, "route53_error_form": "errorresponse",
+                        "snapshot_dir": None}
+        self.snapshot_last = {}       # volume id -> time of its last CreateSnapshot
+        self.snapshot_tmp = getattr(self, "snapshot_tmp", None)
         self.faults = []
         self.requests = []
         self.hook_log = []
@@ -246,7 +252,8 @@ class State:
         snap = self.snapshots.setdefault(sid, {
             "id": sid, "volume_id": "", "state": "completed", "size": 100,
             "start_time": time.time(), "description": "", "owner_id": self.account_id,
-            "tags": {}, "backing": None, "progress": "100%", "encrypted": False})
+            "tags": {}, "backing": None, "progress": "100%", "encrypted": False,
+            "kms_key_id": None, "delete_requested": False})
         spec = dict(spec)
         if isinstance(spec.get("start_time"), str):
             spec["start_time"] = _parse_time(spec["start_time"])
@@ -381,6 +388,8 @@ class State:
 
     def stop(self):
         self._stop.set()
+        from . import snapshots
+        snapshots.cleanup(self)
 
     # ------------------------------------------------------------------ faults
     def add_fault(self, f):

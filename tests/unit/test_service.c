@@ -4,7 +4,10 @@
  * timeout or fails and says the volume stays mounted (DESIGN.md 6), and a
  * release run again finishes.  The "volume" is the filesystem holding the
  * test's directory, with a signature file in that directory. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "unit.h"
@@ -377,6 +380,58 @@ test_a_systemd_unit(void **state)
 	teardown(&f);
 }
 
+
+/* A free TCP port on 127.0.0.1 (bound, then released). */
+static int
+free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t n = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &n), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static void
+test_ready_over_http(void **state)
+{
+	struct fixture f;
+	char *body;
+	int port = free_port();
+	(void)state;
+
+	/* A real HTTP server: the directory listing answers 200 once it listens. */
+	body = xasprintf("      command: [/usr/bin/python3, -m, http.server, \"%d\", --bind, "
+	    "127.0.0.1, --directory, %%s]\n"
+	    "      ready: {http: \"http://127.0.0.1:%d/\", timeout: 20s}\n", port, port);
+	setup(&f, body);
+	free(body);
+	assert_int_equal(f.mod->apply(&f.ctx, f.cfg), 0);
+	assert_non_null(strstr(f.ctx.message, "answers 2xx"));
+	fresh(&f);
+	assert_int_equal(f.mod->check(&f.ctx, f.cfg), HEALTH_OK);
+	teardown(&f);
+
+	/* A 404 is not ready: the start fails at the deadline and is stopped. */
+	port = free_port();
+	body = xasprintf("      command: [/usr/bin/python3, -m, http.server, \"%d\", --bind, "
+	    "127.0.0.1, --directory, %%s]\n"
+	    "      ready: {http: \"http://127.0.0.1:%d/no-such-page\", timeout: 3s}\n",
+	    port, port);
+	setup(&f, body);
+	free(body);
+	assert_int_equal(f.mod->apply(&f.ctx, f.cfg), -1);
+	assert_non_null(strstr(f.ctx.message, "answered 404"));
+	assert_non_null(strstr(f.ctx.message, "haboot stopped what it started"));
+	assert_false(alive(pidfile_pid(&f)));
+	teardown(&f);
+}
+
 int
 main(void)
 {
@@ -388,6 +443,7 @@ main(void)
 		cmocka_unit_test(test_never_started_on_an_unproven_volume),
 		cmocka_unit_test(test_a_command_that_daemonizes),
 		cmocka_unit_test(test_a_systemd_unit),
+		cmocka_unit_test(test_ready_over_http),
 	};
 
 	return cmocka_run_group_tests_name("service", tests, quiet, NULL);
