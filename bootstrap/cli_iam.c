@@ -13,6 +13,7 @@
 #include "manifest/diag.h"
 #include "manifest/manifest.h"
 #include "module.h"
+#include "release.h"
 #include "runner.h"
 #include "util.h"
 
@@ -64,6 +65,7 @@ policy_of(const struct manifest *m, const char *group, int *rc)
 		mod->permissions(m->mods[i].cfg, p);
 	}
 	runner_permissions(m, p);
+	release_permissions(m, p);
 	return p;
 }
 

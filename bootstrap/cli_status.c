@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "release.h"
 #include "status.h"
 #include "util.h"
 #include "watch.h"
@@ -29,9 +30,9 @@ const char usage_status[] =
 "  --status-file PATH    read the report run wrote with --status-file PATH\n"
 "\n"
 "exit: 0 the last run brought the service up (and the watcher, if any, has\n"
-"      not given up), 1 it failed, was interrupted, or the watcher gave up or\n"
-"      halted, 3 the report cannot be read, 4 no report yet, 5 a run is in\n"
-"      progress.\n";
+"      not given up), 1 it failed, was interrupted, was handed over (haboot\n"
+"      release), or the watcher gave up or halted, 3 the report cannot be read,\n"
+"      4 no report yet, 5 a run is in progress.\n";
 
 enum { OPT_JSON = 256, OPT_HISTORY, OPT_STATUS_FILE };
 
@@ -103,7 +104,8 @@ cmd_status(int argc, char **argv)
 			free(why);
 		}
 	}
-	down = watched && watch_state_down(state);
+	/* Released: handed over (or being handed over), so not up here. */
+	down = (watched && watch_state_down(state)) || release_recorded(r.path);
 	free(state);
 	switch (down ? SV_FAILED : status_judge(&r)) {
 	case SV_OK:

@@ -25,6 +25,7 @@
 	X(FS_GENERATION, "filesystem.generation", "the takeover generation now") \
 	X(FS_PREVIOUS_HOLDER, "filesystem.previous_holder", "the generation's previous holder") \
 	X(FS_PREVIOUS_HOLDER_TIME, "filesystem.previous_holder_time", "since when it held it") \
+	X(FS_HANDOFF, "filesystem.handoff", "planned (released cleanly) or crash (taken over)") \
 	X(EXPORTS_CONFIG, "exports.config", "the NFS server configuration haboot owns") \
 	X(EXPORTS_RECOVERY, "exports.recovery", "ganesha's NFSv4 recovery directory") \
 	X(ROUTE53_NAME, "route53.name", "the DNS name pointed here") \

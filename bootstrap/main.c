@@ -9,6 +9,7 @@
 #include "cli_debug.h"
 #include "cli_iam.h"
 #include "cli_manifest.h"
+#include "cli_release.h"
 #include "cli_status.h"
 #include "log.h"
 #include "manifest/cfg.h"
@@ -50,6 +51,7 @@ static const struct command commands[] = {
 	{"plan", cmd_plan, usage_plan, "show what run would do, step by step; change nothing"},
 	{"run", cmd_run, usage_run, "bring the service up (the boot job)"},
 	{"watch", cmd_watch, usage_watch, "keep it healthy: check, repair, give up and be replaced"},
+	{"release", cmd_release, usage_release, "hand it over for a planned stop (watch does it itself)"},
 	{"status", cmd_status, usage_status, "the last run's report; the exit status says how it went"},
 	{"imds", cmd_imds, usage_imds, "one instance metadata value, read as haboot reads it"},
 	{"aws", cmd_aws, usage_aws, "one AWS API call as haboot makes it (debugging)"},

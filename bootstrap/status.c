@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "release.h"
 #include "util.h"
 
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
@@ -512,6 +513,7 @@ status_show(const struct status_report *r, bool json, FILE *out)
 		for (size_t i = 0; i < r->facts.n; i++)
 			fprintf(out, "%-28s %s\n", r->facts.e[i].key, r->facts.e[i].val);
 	}
+	release_status_show(r->path, out);
 }
 
 int

@@ -18,6 +18,7 @@
 #include "aws/creds.h"
 #include "log.h"
 #include "module.h"
+#include "release.h"
 #include "runner.h"
 #include "sdnotify.h"
 #include "status.h"
@@ -904,6 +905,8 @@ int
 watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts *o)
 {
 	struct watcher W;
+	struct release_listener *L = NULL;
+	bool released = false;
 	char iv[32], *st;
 	int rc;
 
@@ -935,7 +938,12 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 	    "%lld repairs per window)", m->name, iv, m->watch.failures, m->watch.restarts);
 	if (!o->once)
 		save_state(&W);
+	/* A planned stop (lifecycle hook, Spot notice) ends the watch: release.c. */
+	if (!o->once)
+		L = release_listener_new(m, ctx, o->status_path);
 	for (;;) {
+		if ((released = release_listen(L)))
+			break;
 		round_once(&W);
 		if (W.rounds == 1)
 			sd_notify_send("READY=1");
@@ -947,19 +955,23 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 		if (o->once || stop_signal)
 			break;
 		/* Sleep in slices so the watchdog is fed however long the interval. */
-		for (long long left = m->watch.interval_ms; left > 0 && !stop_signal;) {
+		for (long long left = m->watch.interval_ms; left > 0 && !stop_signal &&
+		    !(released = release_listen(L));) {
 			long long slice = W.watchdog_ms > 0 && W.watchdog_ms / 2 < left ?
 			    W.watchdog_ms / 2 : left;
 
+			if (slice > TRIGGER_POLL_MS)
+				slice = TRIGGER_POLL_MS;
 			sleep_or_signal(slice);
 			left -= slice;
 			sd_notify_send("WATCHDOG=1");
 		}
-		if (stop_signal)
+		if (stop_signal || released)
 			break;
 	}
-	if (stop_signal) {
-		log_info("watch", "stopping on %s", strsignal(stop_signal));
+	if (stop_signal || released) {
+		log_info("watch", "stopping on %s", released ?
+		    "a release (haboot status shows it)" : strsignal(stop_signal));
 		sd_notify_send("STOPPING=1");
 		W.state = W_STOPPING;
 		save_state(&W);
@@ -970,6 +982,7 @@ watch_run(const struct manifest *m, struct hb_ctx *ctx, const struct watch_opts 
 	else
 		rc = EXIT_DONE;
 out:
+	release_listener_free(L);
 	signals_restore();
 	stop_signal = 0;
 	ctx->watch = NULL;

@@ -197,6 +197,9 @@ filesystem = {
                       "pattern": r"^(?!/)(?!\.\.(/|$))(?!.*/\.\.(/|$))[^\x00-\x1f\x7f]+$"},
         "label": {"description": "Label given by mkfs: 1 to 12 letters, digits, - and _.",
                   "type": "string", "pattern": "^[A-Za-z0-9_-]{1,12}$", "default": "haboot"},
+        "unmount_wait": dur("How long a release waits for the processes that keep the "
+                            "filesystem busy (it names them) before it stops, the volume "
+                            "still mounted: never a lazy or forced unmount.", "60s", "0s", "1h"),
     },
     "required": ["mountpoint", "signature"],
     "examples": [{"mountpoint": "/mnt/nfs", "type": "ext4", "format": "if-blank",
@@ -248,6 +251,11 @@ exports = {
                                    "Default [systemctl, restart, nfs-server] (kernel) or "
                                    "[systemctl, restart, nfs-ganesha].",
                     "type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        "stop": {"description": "The command that stops the NFS server cleanly for a release, "
+                                "as an argv list; the server must then stop answering on the "
+                                "check port. Default [systemctl, stop, nfs-server] (kernel) or "
+                                "[systemctl, stop, nfs-ganesha].",
+                 "type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
         "config": abspath("The file haboot owns. Default /etc/exports.d/haboot.exports (kernel) "
                           "or /etc/ganesha/haboot.conf (ganesha)."),
         "signature": {"description": "A file, relative to each export path's volume, that "
@@ -378,6 +386,8 @@ address = {
                        "1s", "30m"),
     },
     "required": ["mode"],
+    "examples": [{"mode": "overlay-ip", "ip": "192.168.10.5",
+                  "route_tables": ["rtb-0123456789abcdef0"]}],
     "allOf": [address_mode("secondary-ip", ["ip"]), address_mode("overlay-ip",
                                                                ["ip", "route_tables"]),
               address_mode("eni", None), address_mode("elastic-ip", ["allocation"]),
@@ -599,6 +609,43 @@ schema = {
                                           "while it is healthy; the default keeps a watcher "
                                           "under 100 AWS calls an hour besides the metric.",
                                           "2m", "1s", "1h")}},
+        "release": {"description": "How `haboot release` hands the service over on a planned "
+                                   "stop, and what the watcher listens for.",
+                    "type": "object", "additionalProperties": False,
+                    "properties": {
+                        "triggers": {"description": "What the watcher releases on: lifecycle "
+                                                    "(the termination lifecycle hook: IMDS "
+                                                    "target-lifecycle-state Terminated), spot "
+                                                    "(a Spot interruption notice), rebalance (a "
+                                                    "rebalance recommendation; the release then "
+                                                    "asks the group for the replacement). "
+                                                    "Default [lifecycle, spot].",
+                                     "type": "array", "uniqueItems": True,
+                                     "items": {"enum": ["lifecycle", "spot", "rebalance"]},
+                                     "default": ["lifecycle", "spot"]},
+                        "timeout": dur("Bound on the whole release (a Spot notice's time "
+                                       "bounds it too).", "3m", "10s", "1h"),
+                        "heartbeat": dur("RecordLifecycleActionHeartbeat this often while a "
+                                         "release answering the termination hook runs; keep "
+                                         "it under the hook's HeartbeatTimeout.", "20s",
+                                         "1s", "1h"),
+                        "lifecycle_hook": {"description": "The termination lifecycle hook to "
+                                                          "complete with CONTINUE once "
+                                                          "released.",
+                                           "type": "object", "additionalProperties": False,
+                                           "properties": {
+                                               "name": {"description": "The hook's name.",
+                                                        "type": "string", "minLength": 1,
+                                                        "maxLength": 255},
+                                               "group": {"description": "Its Auto Scaling "
+                                                                        "group. Default "
+                                                                        "lifecycle_hook's, else "
+                                                                        "the group Auto Scaling "
+                                                                        "says this instance is "
+                                                                        "in.",
+                                                         "type": "string", "minLength": 1,
+                                                         "maxLength": 255}},
+                                           "required": ["name"]}}},
         "modules": {"description": "The modules to run, in order, each at most once: a list of "
                                    "single-key mappings like \"- volume: {...}\".",
                     "type": "array", "minItems": 1,

@@ -122,6 +122,12 @@ imds_set_deadline(struct imds *m, long long ms)
 	m->deadline_ms = ms;
 }
 
+long long
+imds_deadline(const struct imds *m)
+{
+	return m->deadline_ms;
+}
+
 void
 imds_allow_v1(struct imds *m, bool allow)
 {

@@ -31,6 +31,7 @@ struct imds *imds_new(char **err);
 void imds_free(struct imds *m);
 /* Budget of one call, retries included (default IMDS_DEFAULT_DEADLINE_MS). */
 void imds_set_deadline(struct imds *m, long long ms);
+long long imds_deadline(const struct imds *m);
 /* Allow falling back to IMDSv1 (no token) when IMDS issues no token. */
 void imds_allow_v1(struct imds *m, bool allow);
 const char *imds_endpoint(const struct imds *m);

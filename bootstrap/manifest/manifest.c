@@ -13,12 +13,16 @@
 
 static const char *const on_failure_names[] = {"halt", "mark-unhealthy", NULL};
 static const char *const top_keys[] = {
-	"version", "name", "on_failure", "deadline", "lifecycle_hook", "watch", "modules", NULL,
+	"version", "name", "on_failure", "deadline", "lifecycle_hook", "watch", "release", "modules",
+	NULL,
 };
 static const char *const hook_keys[] = {"name", "group", NULL};
 static const char *const watch_keys[] = {
 	"interval", "failures", "restarts", "window", "backoff", "heartbeat", "api_interval", NULL,
 };
+static const char *const release_keys[] = {"triggers", "timeout", "heartbeat", "lifecycle_hook", NULL};
+static const char *const release_hook_keys[] = {"name", "group", NULL};
+static const char *const release_on_names[] = {"lifecycle", "spot", "rebalance", NULL};
 
 #define DEFAULT_DEADLINE_MS (240 * 1000)
 #define S 1000LL
@@ -67,6 +71,8 @@ manifest_free(struct manifest *m)
 	free(m->name);
 	free(m->hook_name);
 	free(m->hook_group);
+	free(m->release.hook_name);
+	free(m->release.hook_group);
 	free(m);
 }
 
@@ -194,6 +200,53 @@ parse_watch(struct cfg *c, struct watch_cfg *w, const struct ynode *v)
 	cfg_duration(c, v, "api_interval", false, 1 * S, 60 * MIN, &w->api_ms);
 }
 
+static const char *
+check_release_on(const char *s)
+{
+	for (size_t i = 0; release_on_names[i]; i++)
+		if (strcmp(s, release_on_names[i]) == 0)
+			return NULL;
+	return "is not a release trigger: lifecycle (the termination lifecycle hook), spot "
+	       "(a Spot interruption notice) or rebalance (a rebalance recommendation)";
+}
+
+/* Defaults: listen for the termination hook and Spot notices; a release
+ * fits a Spot notice's two minutes with room to spare. */
+static void
+parse_release(struct cfg *c, struct release_cfg *r, const struct ynode *v)
+{
+	const struct ynode *h, *on;
+	char **names = NULL;
+	size_t n = 0;
+
+	r->on = RELEASE_ON_LIFECYCLE | RELEASE_ON_SPOT;
+	r->timeout_ms = 3 * MIN;
+	r->heartbeat_ms = 20 * S; /* under any hook's HeartbeatTimeout (30 s at least) */
+	if (v == NULL || !cfg_map(c, v, "release", release_keys))
+		return;
+	if (cfg_strlist(c, v, "triggers", false, 0, check_release_on, &names, &n) == CFG_OK) {
+		on = ymap_get(v, "triggers");
+		r->on = 0;
+		for (size_t i = 0; i < n; i++)
+			for (size_t k = 0; release_on_names[k]; k++) {
+				if (strcmp(names[i], release_on_names[k]) != 0)
+					continue;
+				if (r->on & (1u << k))
+					diag_err(c->d, on->items[i], "release trigger \"%s\" is listed "
+					    "twice", names[i]);
+				r->on |= 1u << k;
+			}
+	}
+	cfg_free_list(names, n);
+	cfg_duration(c, v, "timeout", false, 10 * S, 60 * MIN, &r->timeout_ms);
+	cfg_duration(c, v, "heartbeat", false, 1 * S, 60 * MIN, &r->heartbeat_ms);
+	if ((h = ymap_get(v, "lifecycle_hook")) != NULL &&
+	    cfg_map(c, h, "release lifecycle_hook", release_hook_keys)) {
+		cfg_str(c, h, "name", true, check_hook_part, &r->hook_name);
+		cfg_str(c, h, "group", false, check_hook_part, &r->hook_group);
+	}
+}
+
 /* A module that must follow others (module.h: after) comes after them. */
 static void
 check_order(struct cfg *c, const struct manifest *m)
@@ -242,6 +295,7 @@ parse_top(struct cfg *c, struct manifest *m, const struct ynode *root)
 		cfg_str(c, v, "group", true, check_hook_part, &m->hook_group);
 	}
 	parse_watch(c, &m->watch, ymap_get(root, "watch"));
+	parse_release(c, &m->release, ymap_get(root, "release"));
 	mods = ymap_get(root, "modules");
 	if (mods == NULL) {
 		diag_err(c->d, root, "missing required key \"modules\": list the modules to run, "

@@ -30,6 +30,21 @@ struct watch_cfg {
 	long long api_ms;       /* a module asks AWS about its piece at most this often */
 };
 
+/* How `haboot release` hands the service over on a planned stop (release.h). */
+enum {
+	RELEASE_ON_LIFECYCLE = 1, /* IMDS autoscaling/target-lifecycle-state says Terminated */
+	RELEASE_ON_SPOT = 2,      /* IMDS spot/instance-action: a Spot interruption notice */
+	RELEASE_ON_REBALANCE = 4, /* IMDS events/recommendations/rebalance */
+};
+
+struct release_cfg {
+	unsigned on;            /* RELEASE_ON_* the watcher listens for */
+	long long timeout_ms;   /* bound on the whole release */
+	long long heartbeat_ms; /* RecordLifecycleActionHeartbeat this often while releasing */
+	char *hook_name;        /* the termination lifecycle hook to complete, or NULL */
+	char *hook_group;       /* its group; NULL: lifecycle_hook's, else Auto Scaling's answer */
+};
+
 struct manifest_module {
 	const struct module *mod;
 	void *cfg;
@@ -45,6 +60,7 @@ struct manifest {
 	char *hook_name;  /* lifecycle hook to complete, or NULL */
 	char *hook_group; /* its Auto Scaling group */
 	struct watch_cfg watch;
+	struct release_cfg release;
 	struct manifest_module *mods;
 	size_t nmods;
 	bool gzipped;

@@ -20,7 +20,8 @@
 
 static const char *const server_names[] = {"kernel", "ganesha", NULL};
 static const char *const exports_keys[] = {
-	"server", "exports", "restart", "config", "signature", "check", "lease", "grace", NULL,
+	"server", "exports", "restart", "stop", "config", "signature", "check", "lease", "grace",
+	NULL,
 };
 static const char *const export_keys[] = {"path", "clients", "options", "fsid", NULL};
 static const char *const check_keys[] = {"host", "port", "timeout", "log", NULL};
@@ -143,6 +144,7 @@ exports_free(void *p)
 	}
 	free(x->ex);
 	cfg_free_list(x->restart, x->nrestart);
+	cfg_free_list(x->stop, x->nstop);
 	free(x->config);
 	free(x->signature);
 	free(x->check_host);
@@ -334,6 +336,7 @@ exports_parse(struct cfg *c, const struct ynode *n)
 			}
 	}
 	cfg_strlist(c, n, "restart", false, 1, check_nonempty, &x->restart, &x->nrestart);
+	cfg_strlist(c, n, "stop", false, 1, check_nonempty, &x->stop, &x->nstop);
 	cfg_str(c, n, "config", false, check_abs_path, &x->config);
 	cfg_str(c, n, "signature", false, check_rel_name, &x->signature);
 	parse_check(c, n, x);
@@ -357,6 +360,15 @@ exports_parse(struct cfg *c, const struct ynode *n)
 		x->restart[1] = xstrdup("restart");
 		x->restart[2] = xstrdup(unit);
 		x->nrestart = 3;
+	}
+	if (x->stop == NULL) {
+		const char *unit = x->server == SERVER_KERNEL ? "nfs-server" : "nfs-ganesha";
+
+		x->stop = xcalloc(4, sizeof(char *));
+		x->stop[0] = xstrdup("systemctl");
+		x->stop[1] = xstrdup("stop");
+		x->stop[2] = xstrdup(unit);
+		x->nstop = 3;
 	}
 	return x;
 }
@@ -679,6 +691,7 @@ const struct module module_exports = {
 	.apply = exports_apply,
 	.check = exports_check,
 	.repair = exports_repair,
+	.release = exports_release,
 	.permissions = iam_no_permissions, /* no AWS call */
 	.free = exports_free,
 };

@@ -44,6 +44,8 @@ struct exports_cfg {
 	size_t nex;
 	char **restart;
 	size_t nrestart;
+	char **stop;      /* stops the server cleanly for a release (release.c) */
+	size_t nstop;
 	char *config;
 	char *signature;  /* proof of the volume when no filesystem module ran */
 	char *check_host; /* readiness check: TCP connect to host:port */
@@ -89,6 +91,9 @@ bool exports_is_ours(const char *data, size_t len);
 /* guard.c: invariant 4.  0 when every export path lies on a volume
  * whose signature file is there right now; else -1 after ctx_fail. */
 int exports_prove_volume(struct hb_ctx *ctx, const struct exports_cfg *x);
+
+/* release.c: stop serving for a planned stop (module.h: release). */
+int exports_release(struct hb_ctx *ctx, void *cfg);
 
 /* ready.c */
 /* One TCP connect attempt; 0 if it was accepted, else -1 and why. */

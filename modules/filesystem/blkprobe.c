@@ -114,6 +114,7 @@ probe_ext(const struct probe *p, struct blk_info *bi)
 			t = "ext3";
 		snprintf(bi->type, sizeof(bi->type), "%s", t);
 		bi->content = BLK_FILESYSTEM;
+		bi->journal_dirty = (incompat & 0x0004) != 0; /* RECOVER: needs_recovery */
 	}
 	set_uuid(bi, sb + 104);
 	set_label(bi, sb + 120, 16, false);

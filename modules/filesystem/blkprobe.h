@@ -26,6 +26,8 @@ struct blk_info {
 	char uuid[40];        /* "" if none */
 	uint64_t size;        /* bytes */
 	uint64_t nonzero_at;  /* offset of the first non-zero byte seen (not blank) */
+	bool journal_dirty;   /* ext3/4: the journal holds transactions to replay (its
+	                         last holder did not unmount it) */
 };
 
 /* Probes an open descriptor (a block device or an image file) with pread only.

@@ -36,7 +36,8 @@
 static const char *const type_names[] = {"ext4", "xfs", NULL};
 static const char *const format_names[] = {"never", "if-blank", NULL};
 static const char *const fs_keys[] = {
-	"device", "mountpoint", "type", "format", "fsck", "options", "signature", "label", NULL,
+	"device", "mountpoint", "type", "format", "fsck", "options", "signature", "label",
+	"unmount_wait", NULL,
 };
 
 /* What plan says these files hold: their bytes (a time, a UUID) are known
@@ -113,6 +114,8 @@ fs_parse(struct cfg *c, const struct ynode *n)
 	cfg_strlist(c, n, "options", false, 0, check_mount_option, &f->options, &f->noptions);
 	cfg_str(c, n, "signature", true, check_rel_name, &f->signature);
 	cfg_str(c, n, "label", false, check_label, &f->label);
+	f->unmount_wait_ms = 60 * 1000;
+	cfg_duration(c, n, "unmount_wait", false, 0, 60 * 60 * 1000, &f->unmount_wait_ms);
 	if (c->d->errors > errors) {
 		fs_free(f);
 		return NULL;
@@ -591,6 +594,7 @@ fsck_xfs(struct hb_ctx *ctx, struct fs_run *r)
 	}
 	log_warn(ctx->module, "the xfs log on %s is dirty (its last owner did not unmount it): "
 	    "mounting read-only once to replay the log, then checking again", r->dev);
+	r->log_dirty = true;
 	exec_result_free(&res);
 	if (mount_ro(ctx, r) < 0)
 		goto out;
@@ -699,10 +703,13 @@ create_signature(struct hb_ctx *ctx, struct fs_run *r)
 	return rc;
 }
 
-/* A generation record as read from the volume; counter 0: none yet. */
+/* A generation record as read from the volume; counter 0: none yet.
+ * released: its holder released it (release.c) before giving it up. */
 struct gen {
 	long long counter;
 	char *instance, *time, *previous;
+	char *released_by, *released_time;
+	char *handoff_note;
 };
 
 static void
@@ -711,6 +718,9 @@ gen_clear(struct gen *g)
 	free(g->instance);
 	free(g->time);
 	free(g->previous);
+	free(g->released_by);
+	free(g->released_time);
+	free(g->handoff_note);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -754,6 +764,11 @@ gen_read(struct hb_ctx *ctx, const char *path, struct gen *g)
 	g->counter = json_object_get_int64(v);
 	g->time = jstr(o, "time");
 	g->previous = jstr(o, "previous_instance");
+	g->handoff_note = jstr(o, "handoff_note");
+	if (json_object_object_get_ex(o, "released", &v) && json_object_is_type(v, json_type_object)) {
+		g->released_by = jstr(v, "instance");
+		g->released_time = jstr(v, "time");
+	}
 	rc = 0;
 out:
 	json_object_put(o);
@@ -772,8 +787,8 @@ record_generation(struct hb_ctx *ctx, struct fs_run *r)
 	json_object *rec = NULL;
 	struct gen g;
 	long long counter;
-	char ts[40];
-	const char *text;
+	char ts[40], *note = NULL;
+	const char *text, *handoff = NULL;
 	int rc = -1;
 
 	if (gen_read(ctx, path, &g) < 0)
@@ -785,11 +800,28 @@ record_generation(struct hb_ctx *ctx, struct fs_run *r)
 		    g.previous ? g.previous : "none");
 		ctx_set_fact(ctx, FACT_FS_GENERATION, "%lld", g.counter);
 		ctx_set_fact(ctx, FACT_FS_PREVIOUS_HOLDER, "%s", g.previous ? g.previous : "none");
+		if (g.handoff_note != NULL)
+			ctx_set_fact(ctx, FACT_FS_HANDOFF, "%s", g.handoff_note);
 		buf_printf(&r->done, "generation %lld held by this instance", g.counter);
 		rc = 0;
 		goto out;
 	}
 	counter = g.counter + 1;
+	/* Planned: the holder marked it released, and the journal agrees that it
+	 * was unmounted (nothing to replay).  Anything else was a crash takeover. */
+	if (g.instance != NULL) {
+		bool marked = g.released_by != NULL && strcmp(g.released_by, g.instance) == 0;
+		bool dirty = r->bi.journal_dirty || r->log_dirty;
+
+		handoff = marked && !dirty ? "planned" : "crash";
+		note = marked && !dirty
+		    ? xasprintf("planned: %s released it cleanly at %s (no journal replay)",
+		          g.instance, g.released_time ? g.released_time : "?")
+		    : xasprintf("crash: taken over from %s, which %s", g.instance, marked
+		          ? "marked it released, yet its journal needed replay"
+		          : dirty ? "did not release it (its journal was replayed)"
+		          : "did not release it");
+	}
 	fmt_iso8601(wall_ms(), false, ts, sizeof(ts));
 	rec = json_object_new_object();
 	json_object_object_add(rec, "version", json_object_new_int(1));
@@ -800,6 +832,8 @@ record_generation(struct hb_ctx *ctx, struct fs_run *r)
 	json_object_object_add(rec, "previous_instance",
 	    g.instance ? json_object_new_string(g.instance) : NULL);
 	json_object_object_add(rec, "previous_time", g.time ? json_object_new_string(g.time) : NULL);
+	json_object_object_add(rec, "handoff", handoff ? json_object_new_string(handoff) : NULL);
+	json_object_object_add(rec, "handoff_note", note ? json_object_new_string(note) : NULL);
 	text = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	{
@@ -818,20 +852,22 @@ record_generation(struct hb_ctx *ctx, struct fs_run *r)
 	ctx->changed = true;
 	if (g.instance)
 		log_info(ctx->module, "%s taken over: generation %lld for %s; previous holder %s "
-		    "(generation %lld since %s)", r->vol, counter, me, g.instance, g.counter,
-		    g.time ? g.time : "?");
+		    "(generation %lld since %s); handoff %s", r->vol, counter, me, g.instance,
+		    g.counter, g.time ? g.time : "?", note);
 	else
 		log_info(ctx->module, "%s: generation 1 for %s, its first holder", r->vol, me);
 	ctx_set_fact(ctx, FACT_FS_GENERATION, "%lld", counter);
 	ctx_set_fact(ctx, FACT_FS_PREVIOUS_HOLDER, "%s", g.instance ? g.instance : "none");
 	if (g.time)
 		ctx_set_fact(ctx, FACT_FS_PREVIOUS_HOLDER_TIME, "%s", g.time);
+	ctx_set_fact(ctx, FACT_FS_HANDOFF, "%s", note ? note : "none: the first holder");
 	buf_printf(&r->done, "generation %lld (previous holder %s)", counter,
 	    g.instance ? g.instance : "none");
 	rc = 0;
 out:
 	json_object_put(rec);
 	gen_clear(&g);
+	free(note);
 	free(path);
 	free(dir);
 	return rc;
@@ -1311,6 +1347,7 @@ const struct module module_filesystem = {
 	.parse = fs_parse,
 	.plan = fs_plan,
 	.apply = fs_apply,
+	.release = fs_release,
 	.permissions = iam_no_permissions, /* no AWS call */
 	.check = fs_check,
 	.repair = fs_repair,

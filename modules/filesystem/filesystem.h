@@ -1,7 +1,9 @@
 /* filesystem.h: the filesystem module's parts: its steps and the one
  * observation plan, apply and check read the machine through
  * (filesystem.c), the watcher's check and repair (check.c), the write probe
- * (probe.c), the device's bytes (blkprobe.h). */
+ * (probe.c), the device's bytes (blkprobe.h), the release (release.c: sync,
+ * mark the generation record released, unmount; holders.c: who keeps it
+ * busy). */
 #ifndef HABOOT_FILESYSTEM_H
 #define HABOOT_FILESYSTEM_H
 
@@ -14,6 +16,8 @@
 enum fs_type { FS_EXT4, FS_XFS };
 enum fs_format { FORMAT_NEVER, FORMAT_IF_BLANK };
 
+/* The takeover generation record: who holds the volume, since when, who did
+ * before, and whether that holder released it cleanly (a planned handoff). */
 #define GEN_DIR ".haboot"
 #define GEN_FILE ".haboot/generation"
 
@@ -27,6 +31,7 @@ struct fs_cfg {
 	size_t noptions;
 	char *signature;
 	char *label;
+	long long unmount_wait_ms; /* a release waits this long for busy processes */
 	/* Kept between watch rounds: the device number the volume is mounted
 	 * from, as the first check found it (0 until then). */
 	dev_t watch_rdev;
@@ -51,6 +56,7 @@ struct fs_run {
 	char *sig;         /* mnt/signature */
 	struct blk_info bi;
 	bool formatted;
+	bool log_dirty;    /* xfs: its log had to be replayed (its last holder crashed) */
 	bool mounted;      /* by this run */
 	bool ro;           /* mounted read-only right now */
 	bool repairing;    /* a watch repair: never format, the same device only */
@@ -95,6 +101,9 @@ int fs_remount_rw(struct hb_ctx *ctx, struct fs_run *r);
 /* The ext4 error count the kernel keeps for the device (0 for other
  * filesystems or when unknown), and its first error in words (malloc'd or NULL). */
 long long fs_error_count(dev_t dev, char **first);
+
+/* release.c (module.h: release). */
+int fs_release(struct hb_ctx *ctx, void *cfg);
 
 /* check.c */
 enum health fs_check(struct hb_ctx *ctx, void *cfg);

@@ -11,6 +11,7 @@
 #include "aws/xml.h"
 #include "awsfail.h"
 #include "device.h"
+#include "handoff.h"
 #include "log.h"
 #include "module.h"
 #include "poll.h"
@@ -175,6 +176,8 @@ volume_plan(struct hb_ctx *ctx, void *p)
 		eff_describe(e, EK_WAIT, "until the volume is available (up to %s)", t);
 		break;
 	}
+	eff_describe(e, EK_WAIT, "if the owner is releasing the volume (its tag haboot:release "
+	    "says until when): wait for its own detach up to that time; never stop or detach it");
 	char *attach = xasprintf("AttachVolume %s to %s as %s", label, self, v->device);
 	eff_aws(e, "ec2", attach, NULL, NULL);
 	free(attach);
@@ -440,10 +443,11 @@ refresh(struct hb_ctx *ctx, const char *id, struct vol *v)
 	return 0;
 }
 
-/* The instance's state name, or "gone" when EC2 no longer knows it.
+/* The instance's state name, or "gone" when EC2 no longer knows it, and
+ * until when it says it is releasing its volume (handoff.h), 0 if not.
  * 0, 1 when EC2 did not answer (look again), -1 after ctx_fail. */
 static int
-instance_state(struct hb_ctx *ctx, const char *iid, char **state)
+instance_state(struct hb_ctx *ctx, const char *iid, char **state, long long *releasing)
 {
 	struct aws_params p;
 	struct aws_error err;
@@ -468,6 +472,7 @@ instance_state(struct hb_ctx *ctx, const char *iid, char **state)
 	}
 	s = xml_text(x, "reservationSet/item/instancesSet/item/instanceState/name");
 	*state = xstrdup(s ? s : "gone");
+	*releasing = handoff_releasing_until(xml_find(x, "reservationSet/item/instancesSet/item"));
 	rc = 0;
 out:
 	free(what);
@@ -629,6 +634,7 @@ struct takeover_state {
 	bool proven; /* the kernel shows the volume's NVMe serial: attached (Nitro) */
 	int stopped_seen; /* consecutive looks at the owner that EC2 answered "stopped" */
 	long long attach_at;
+	long long release_until; /* wall ms the owner said it releases the volume by, 0 none */
 	char *owner;
 };
 
@@ -640,6 +646,7 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 {
 	struct ec2_call call;
 	char *summary = NULL, *ostate = NULL;
+	long long until = 0;
 	int rc = 0, r;
 
 	ec2_call_init(&call, ctx, "");
@@ -718,10 +725,27 @@ converge_step(struct hb_ctx *ctx, const struct volume_cfg *c, struct vol *v, con
 	}
 	if (v->att_state && !strcmp(v->att_state, "detaching"))
 		goto out;
-	if ((r = instance_state(ctx, v->att_instance, &ostate)) != 0) {
+	if ((r = instance_state(ctx, v->att_instance, &ostate, &until)) != 0) {
 		rc = r < 0 ? -1 : 0;
 		goto out;
 	}
+	/* The owner is handing the volume over: wait for its own detach.  The
+	 * tag only lengthens the wait; it never leads to a stop or a detach
+	 * from here, whatever the takeover policy (invariant 3). */
+	if (is_running_state(ostate) && until > 0) {
+		if (ts->release_until != until) {
+			char t[40];
+
+			fmt_iso8601(until, false, t, sizeof(t));
+			log_info(ctx->module, "%s is attached to %s (%s), which is releasing it (a "
+			    "planned handoff, announced until %s): waiting for its detach", v->id,
+			    v->att_instance, ostate, t);
+			ts->acted = true;
+		}
+		ts->release_until = until;
+		goto out;
+	}
+	ts->release_until = 0;
 	if (strcmp(ostate, "stopped") != 0)
 		ts->stopped_seen = 0;
 	if (is_running_state(ostate)) {
@@ -855,6 +879,15 @@ volume_apply(struct hb_ctx *ctx, void *p)
 		if (ts.acted) {
 			poller_kick(&pl);
 			ts.acted = false;
+		}
+		/* A releasing owner announced when it will be done: wait that long. */
+		if (ts.release_until > 0) {
+			long long d = mono_ms() + (ts.release_until - wall_ms());
+
+			if (ctx->deadline != 0 && d > ctx->deadline)
+				d = ctx->deadline;
+			if (d > pl.deadline)
+				pl.deadline = d;
 		}
 		if (poller_progress_due(&pl))
 			log_info(ctx->module, "waiting for %s: %s%s%s%s%s (%llds of %s)", v.id,
@@ -1005,8 +1038,13 @@ plan_live(struct hb_ctx *ctx, const struct volume_cfg *c, const char *self, cons
 		eff_describe(ctx->eff, EK_READ, "now: %s is %s to this instance as %s: run changes "
 		    "nothing in EC2", v->id, or_unknown(v->att_state), or_unknown(v->att_device));
 	else {
-		if (instance_state(ctx, v->att_instance, &ostate) != 0)
+		long long until = 0;
+
+		if (instance_state(ctx, v->att_instance, &ostate, &until) != 0)
 			ostate = xstrdup("unknown");
+		else if (until > 0)
+			eff_describe(ctx->eff, EK_READ, "now: %s is releasing it (tag %s): run would "
+			    "wait for its detach", v->att_instance, "haboot:release");
 		eff_describe(ctx->eff, EK_READ, "now: %s is %s to %s (%s) as %s: takeover=%s %s",
 		    v->id, or_unknown(v->att_state), v->att_instance, ostate,
 		    or_unknown(v->att_device), takeover_names[c->takeover],
@@ -1287,6 +1325,7 @@ const struct module module_volume = {
 	.plan = volume_plan,
 	.apply = volume_apply,
 	.upkeep = volume_upkeep,
+	.release = volume_release,
 	.permissions = volume_permissions,
 	.check = volume_check,
 	.free = volume_free,

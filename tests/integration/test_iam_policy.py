@@ -123,21 +123,33 @@ def test_takeover_asks_for_what_it_does(tmp_path, takeover):
 
 def test_no_tag_permission_except_on_the_copies_haboot_creates(tmp_path):
     """Tags only on the copy being created, or haboot:superseded-by alone on a
-    volume a serving copy replaced: no tag the conditions rely on can be forged."""
+    volume a serving copy replaced, and the release's own haboot:release tag on
+    this instance only: no tag the conditions rely on can be forged (nor the
+    aws:autoscaling:groupName tag fence trusts, nor any tag on another instance)."""
     for text in (manifest(), manifest(takeover="fence"), manifest(other_az="snapshot"),
                  manifest(volume="id: vol-073769c7", other_az="snapshot")):
         st = statements(iam_policy("--group", GROUP, text=text, tmp=tmp_path).stdout)
+        copies = releases = 0
         for s in st:
-            if "ec2:CreateTags" in s["Action"]:
-                assert s["Action"] == ["ec2:CreateTags"]
-                assert s["Resource"] in (["arn:aws:ec2:*:*:volume/*"],
-                                         ["arn:aws:ec2:*:*:volume/vol-073769c7"])
-                if "ForAllValues:StringEquals" in s["Condition"]:
-                    assert s["Condition"]["ForAllValues:StringEquals"] == {
-                        "aws:TagKeys": "haboot:superseded-by"}
-                else:
-                    assert s["Condition"]["StringEquals"]["ec2:CreateAction"] == "CreateVolume"
-        assert ("ec2:CreateTags" in actions(st)) == ("snapshot" in text)
+            if "ec2:CreateTags" not in s["Action"]:
+                continue
+            assert s["Action"] == ["ec2:CreateTags"]
+            if s["Resource"] == ["arn:aws:ec2:*:*:instance/*"]:
+                assert s["Condition"] == {
+                    "StringEquals": {"aws:ARN": "${ec2:SourceInstanceARN}"},
+                    "ForAllValues:StringEquals": {"aws:TagKeys": "haboot:release"}}, s
+                releases += 1
+                continue
+            assert s["Resource"] in (["arn:aws:ec2:*:*:volume/*"],
+                                     ["arn:aws:ec2:*:*:volume/vol-073769c7"])
+            if "ForAllValues:StringEquals" in s["Condition"]:
+                assert s["Condition"]["ForAllValues:StringEquals"] == {
+                    "aws:TagKeys": "haboot:superseded-by"}
+            else:
+                assert s["Condition"]["StringEquals"]["ec2:CreateAction"] == "CreateVolume"
+            copies += 1
+        assert releases == 1
+        assert (copies > 0) == ("snapshot" in text)
         assert ("ec2:CreateVolume" in actions(st)) == ("snapshot" in text)
 
 
@@ -222,6 +234,17 @@ class Reference:
         self.port = self.demo.free_port()
         self.text, _ = self.demo.demo_manifest(self.work, self.port)
         self.pidfile = self.demo.write_ganesha(self.work, self.port)
+        # A release stops the server the way `systemctl stop nfs-ganesha` would.
+        stop = f"{self.work}/ganesha-stop.sh"
+        with open(stop, "w") as f:
+            f.write(f"#!/bin/sh\npf='{self.pidfile}'\n"
+                    '[ -s "$pf" ] || exit 0\npid=$(cat "$pf"); kill "$pid"\n'
+                    'while [ -d /proc/$pid ] && ! grep -q "^State:.*Z" /proc/$pid/status; do '
+                    'sleep 0.1; done\nrm -f "$pf"\n')
+        os.chmod(stop, 0o755)
+        restart = f"restart: [{self.work}/ganesha-restart.sh]"
+        assert restart in self.text
+        self.text = self.text.replace(restart, f"{restart}\n      stop: [{stop}]")
         os.makedirs(f"{self.work}/mnt/nfs")
         img = f"{self.work}/vol.img"
         with open(img, "wb") as f:
@@ -245,6 +268,10 @@ class Reference:
             s["volumes"][VOL]["attachments"] = [{"instance": PEER, "device": "/dev/sdf"}]
         if scenario == "fail-here":  # the volume is in the other zone: a new instance may do
             s["volumes"][VOL]["az"] = "us-west-2b"
+        if scenario == "release":    # the boot, then the group terminates it: a release
+            s["asgs"][GROUP]["hooks"] = {h: {} for h in s["asgs"][GROUP]["hooks"]}
+            s["asgs"][GROUP]["hooks"]["nfs-release-hook"] = {
+                "transition": "autoscaling:EC2_INSTANCE_TERMINATING", "heartbeat_timeout": 60}
         return s
 
     def run(self, policy, scenario="boot"):
@@ -262,6 +289,13 @@ class Reference:
         try:
             r = subprocess.run(inst.argv([HABOOT, "run", "--status-file", status]), env=env,
                                capture_output=True, text=True, timeout=180)
+            r.release = None
+            if scenario == "release" and r.returncode == 0:
+                self.sim.client.group_terminates(IID)
+                r.release = subprocess.run(inst.argv([HABOOT, "release", "--status-file",
+                                                      status]), env=env, capture_output=True,
+                                           text=True, timeout=180)
+                r.stderr += r.release.stderr
         finally:
             self._stop_ganesha()
             inst.close(under=self.work)
@@ -313,7 +347,7 @@ def report(r):
 def test_the_reference_run_passes_under_the_generated_policy(ref, tmp_path):
     demo_policy = iam_policy("--group", GROUP, text=ref.text, tmp=tmp_path).stdout
     assert json.loads(demo_policy) == example_policy()  # laptop paths change no permission
-    for scenario in ("boot", "takeover", "fail-here"):
+    for scenario in ("boot", "takeover", "fail-here", "release"):
         r = ref.run(example_policy(), scenario)
         assert not denials(r), (scenario, denials(r), r.stderr[-3000:])
         signed = [q for q in r.requests if q.get("service") not in (None, "imds")]
@@ -326,6 +360,10 @@ def test_the_reference_run_passes_under_the_generated_policy(ref, tmp_path):
             assert [m["state"] for m in r.status["modules"]] == ["ok"] * 5, r.status
         if scenario == "takeover":
             assert r.status["facts"]["volume.previous_owner"] == PEER
+        if scenario == "release":
+            assert r.release.returncode == 0, r.stderr[-3000:]
+            assert r.status["release"]["state"] == "released", r.status["release"]
+            assert r.status["release"]["lifecycle_hook"] == "nfs-release-hook CONTINUE sent"
 
 
 @root_only
@@ -334,7 +372,7 @@ def test_without_any_one_statement_a_run_names_the_missing_permission(ref):
     for i, stmt in enumerate(full["Statement"]):
         cut = dict(full, Statement=full["Statement"][:i] + full["Statement"][i + 1:])
         told = None
-        for scenario in ("boot", "takeover", "fail-here"):
+        for scenario in ("boot", "takeover", "fail-here", "release"):
             r = ref.run(cut, scenario)
             refused = denials(r)
             if not refused:

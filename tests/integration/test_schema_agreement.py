@@ -216,6 +216,8 @@ TEMPLATES = {
     "service.data.mode": "version: 1\nname: a\nmodules: [{{service: {{command: [x], data: {{path: /d, mode: {v}}}, ready: {{port: 1}}}}}}]\n",
     "service.ready.port": "version: 1\nname: a\nmodules: [{{service: {{command: [x], ready: {{port: {v}}}}}}}]\n",
     "service.ready.http": "version: 1\nname: a\nmodules: [{{service: {{command: [x], ready: {{http: {v}}}}}}}]\n",
+    "release.triggers": "version: 1\nname: a\nrelease: {{triggers: {v}}}\nmodules: [{{volume: {{id: vol-073769c7, device: /dev/sdf}}}}]\n",
+    "release.hook": "version: 1\nname: a\nrelease: {{lifecycle_hook: {{name: {v}}}}}\nmodules: [{{volume: {{id: vol-073769c7, device: /dev/sdf}}}}]\n",
 }
 A63 = "a" * 63
 TOPIC = "arn:aws:sns:us-west-2:123456789012:"
@@ -318,11 +320,15 @@ CASES = {
                            "http://a./", "http://[::1/", "http://[1.2.3.4]/",
                            "http://" + "a" * 64 + ".b/", "HTTP://h/", "http://h/\u00e9",
                            "http://h?x", "http://h/x\n", "http://_h/"],
+    "release.triggers": [json.dumps([]), json.dumps(["lifecycle"]), json.dumps(["rebalance", "spot"]),
+                         json.dumps(["spot", "spot"]), json.dumps(["Spot"]), json.dumps("spot"),
+                         json.dumps([""]), json.dumps(["lifecycle", "spot", "rebalance"])],
+    "release.hook": ["nfs-terminate", "a" * 255, "a" * 256, ""],
 }
 
 
 def field_doc(field, value):
-    v = value if field.endswith(".pair") else json.dumps(value)
+    v = value if field.endswith((".pair", ".triggers")) else json.dumps(value)
     return TEMPLATES[field].format(v=v).encode()
 
 

@@ -211,15 +211,21 @@ PEER = "i-0bbbbbbbbbbbbbbb2"      # in it
 def test_the_role_cannot_tag_a_foreign_instance_into_the_group_and_stop_it(sim, tmp_path):
     """The hand-written policy let the role tag any instance Service=NFS and
     then stop it.  The generated one scopes StopInstances by the group's own
-    tag, which only Auto Scaling writes, and grants no CreateTags at all."""
+    tag, which only Auto Scaling writes.  Its one CreateTags grant is
+    haboot:release (a planned release tells the next instance it is handing
+    the volume over) on the caller's own instance, no other key."""
     sim.client.seed({"instances": {FOREIGN: {"az": "us-west-2a"},
                                    PEER: {"az": "us-west-2a", "asg": "nfs-autoscaling-group"}}})
     generated = haboot_policy(tmp_path, FENCE, "--group", "nfs-autoscaling-group")
-    assert not any("ec2:CreateTags" in s["Action"] for s in generated["Statement"])
+    tagging = [s for s in generated["Statement"] if "ec2:CreateTags" in s["Action"]]
+    assert [(s["Action"], s["Condition"]) for s in tagging] == [
+        (["ec2:CreateTags"], {"StringEquals": {"aws:ARN": "${ec2:SourceInstanceARN}"},
+                              "ForAllValues:StringEquals": {"aws:TagKeys": "haboot:release"}})]
     sim.client.set_policy(generated, role="ec2-nfs-role")
     ec2 = ec2_as(sim, role_keys(sim))
     for tags in ([{"Key": "Service", "Value": "NFS"}],
-                 [{"Key": "aws:autoscaling:groupName", "Value": "nfs-autoscaling-group"}]):
+                 [{"Key": "aws:autoscaling:groupName", "Value": "nfs-autoscaling-group"}],
+                 [{"Key": "haboot:release", "Value": "released"}]):
         with pytest.raises(ClientError) as e:
             ec2.create_tags(Resources=[FOREIGN], Tags=tags)
         assert err(e) == ("UnauthorizedOperation", 403)

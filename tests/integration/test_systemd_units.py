@@ -50,7 +50,8 @@ def unit(name):
 
 def test_every_unit_verifies(tmp_path):
     units = sorted(glob.glob(os.path.join(UNITS, "*.service")))
-    assert [os.path.basename(u) for u in units] == ["haboot-watch.service", "haboot.service"]
+    assert [os.path.basename(u) for u in units] == ["haboot-release.service",
+                                                    "haboot-watch.service", "haboot.service"]
     root = make_root(tmp_path, units)
     for u in units:
         r = verify(root, os.path.basename(u))
@@ -89,6 +90,7 @@ def test_the_units_say_what_haboot_relies_on():
     preset = open(os.path.join(UNITS, "80-haboot.preset")).read().splitlines()
     assert "disable nfs-ganesha.service" in preset and "disable nfs-server.service" in preset
     assert "enable haboot.service" in preset and "enable haboot-watch.service" in preset
+    assert "enable haboot-release.service" in preset
     # No unit orders a server after haboot: its restart command, run inside
     # haboot.service, would wait for haboot.service to finish (a deadlock).
     for path in glob.glob(os.path.join(UNITS, "**", "*"), recursive=True):

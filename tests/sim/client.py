@@ -59,6 +59,14 @@ class SimClient:
     def set_instance_state(self, iid, state):
         return self._call("POST", f"/_sim/instances/{iid}", {"state": state})
 
+    def group_terminates(self, iid):
+        """The Auto Scaling group terminates iid: its termination hooks hold it (lifecycle.py)."""
+        return self._call("POST", f"/_sim/lifecycle/{iid}", {"terminate": True})
+
+    def lifecycle_actions(self, iid):
+        """iid's pending lifecycle actions."""
+        return self._call("GET", f"/_sim/lifecycle/{iid}")["actions"]
+
     def volume(self, vid):
         return self._call("GET", f"/_sim/volumes/{vid}")
 

@@ -3,7 +3,7 @@ import json
 import re
 import urllib.parse
 
-from . import ec2, iam
+from . import ec2, iam, lifecycle
 
 
 def _json(handler, status, obj):
@@ -80,6 +80,8 @@ def route(st, m, path, doc, q):
             if m == "POST":
                 st.seed({"volumes": {arg: doc}})
             return st.dump()["volumes"][arg]
+        if head == "lifecycle" and arg:
+            return lifecycle.control(st, m, arg, doc)
         if head == "policies":
             return iam.control(st, m, arg, doc)
         if head == "console" and arg:

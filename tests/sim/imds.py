@@ -83,6 +83,9 @@ def _tree(st, inst):
         if isinstance(spot, str):
             spot = {"action": spot, "time": iso_seconds(time.time() + 120)}
         md["spot"] = {"instance-action": json.dumps(spot)}
+    if inst.get("rebalance_notice"):  # {"noticeTime": ...}: 404 until EC2 recommends one
+        md["events"] = {"recommendations": {"rebalance": json.dumps(
+            {"noticeTime": inst["rebalance_notice"]})}}
     root = {"meta-data": md, "dynamic": {"instance-identity": {"document": _pretty({
         "accountId": st.account_id, "architecture": "x86_64", "availabilityZone": az,
         "billingProducts": None, "devpayProductCodes": None, "marketplaceProductCodes": None,

@@ -146,3 +146,8 @@ ACTIONS = {
         "DescribeAutoScalingInstances": lambda st, p, op: describe_auto_scaling_instances(st, p),
     },
 }
+
+# Lifecycle actions (termination hooks, heartbeats) live in lifecycle.py.
+from . import lifecycle  # noqa: E402
+
+ACTIONS["autoscaling"].update(lifecycle.ACTIONS)

@@ -45,8 +45,8 @@ SEED_KEYS = {"account_id", "region", "imds_instance", "instances", "volumes", "s
              "delays", "faults", "options"} | ec2_network.SEED_KEYS
 INSTANCE_KEYS = {"az", "state", "private_ip", "public_ip", "mac", "instance_type", "ami", "tags",
                  "iam_role", "user_data", "user_data_b64", "imdsv1", "spot_action",
-                 "target_lifecycle_state", "asg", "launch_time", "hostname", "subnet_id",
-                 "vpc_id", "stop_hangs", "metadata"}
+                 "rebalance_notice", "target_lifecycle_state", "asg", "launch_time", "hostname",
+                 "subnet_id", "vpc_id", "stop_hangs", "metadata"}
 VOLUME_KEYS = {"az", "size", "type", "iops", "state", "tags", "multi_attach", "encrypted",
                "snapshot_id", "backing", "hook", "attachments", "stuck_detaching", "create_time",
                "kms_key_id", "throughput"}
@@ -197,6 +197,7 @@ class State:
                 "mac": "0e:%02x:%02x:%02x:%02x:%02x" % tuple(secrets.randbelow(256) for _ in range(5)),
                 "instance_type": "m5.large", "ami": "ami-0abcdef1234567890", "tags": {},
                 "iam_role": None, "user_data": None, "imdsv1": False, "spot_action": None,
+                "rebalance_notice": None,
                 "target_lifecycle_state": "InService", "asg": None,
                 "launch_time": time.time(), "hostname": None,
                 "subnet_id": "subnet-0123456789abcdef0", "vpc_id": "vpc-0123456789abcdef0",
