@@ -71,8 +71,10 @@ struct module {
 	 * and a region before anything starts, and stops once if it has none. */
 	bool needs_aws;
 	/* Modules that, when the manifest has them, must come before this one
-	 * (NULL-terminated, or NULL); the manifest is refused otherwise.  The
-	 * floating address follows the export (DESIGN.md invariant 8). */
+	 * (NULL-terminated, or NULL); the manifest is refused otherwise, and run
+	 * does not apply this module unless each of them succeeded in the run,
+	 * even one marked required: false.  DNS and the floating address follow
+	 * the data path (DESIGN.md invariant 8). */
 	const char *const *after;
 	/* Reads the module's mapping (runner keys such as "required" removed);
 	 * reports every problem through c; returns the config or NULL.  The

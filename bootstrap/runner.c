@@ -148,6 +148,31 @@ set_deadline(struct hb_ctx *ctx, long long mono_deadline)
 		aws_set_deadline(ctx->aws, mono_deadline);
 }
 
+/* A module listed in another's "after" must have succeeded before that one
+ * applies (module.h).  The runner skips everything after a required failure;
+ * this covers a module marked required: false that failed, so DNS or an
+ * address never points at an instance whose export does not answer
+ * (DESIGN.md invariant 8). */
+static int
+needs_done(struct runner *R, size_t i)
+{
+	const struct module *mod = R->m->mods[i].mod;
+
+	for (size_t j = 0; j < i; j++) {
+		const struct mod_result *r = &R->res[j];
+
+		if (r->state == MS_OK)
+			continue;
+		for (size_t k = 0; mod->after != NULL && mod->after[k] != NULL; k++)
+			if (strcmp(r->name, mod->after[k]) == 0)
+				return ctx_fail(R->ctx, "module %s %s in this run, and %s acts only "
+				    "once it succeeded: not pointing clients at an instance whose "
+				    "service is not proven (DESIGN.md invariant 8)", r->name,
+				    mod_state_name(r->state), mod->name);
+	}
+	return 0;
+}
+
 static void
 run_module(struct runner *R, size_t i)
 {
@@ -184,7 +209,7 @@ run_module(struct runner *R, size_t i)
 		    "longer)", dl);
 	} else if (mm->mod->apply == NULL)
 		mrc = ctx_fail(ctx, "module %s: apply not implemented yet", mm->mod->name);
-	else
+	else if ((mrc = needs_done(R, i)) == 0)
 		mrc = mm->mod->apply(ctx, mm->cfg);
 	/* A module that ran past the deadline failed because of it, whatever it says. */
 	if (mrc != 0 && ctx_time_left(ctx) == 0 &&

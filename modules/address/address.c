@@ -21,8 +21,8 @@
  * ENI's addresses, every route's target, the association) and the address is
  * looked for on the local interface.  The address moves only once the export
  * answers (DESIGN.md invariant 8): the manifest must list this module after
- * volume, filesystem and exports, and apply refuses when one of them did not
- * succeed in this run.  A repair never takes the address back from another
+ * volume, filesystem, exports and service, and the runner does not apply it
+ * when one of them did not succeed in this run.  A repair never takes the address back from another
  * instance EC2 reports running: that one took the service over (invariant 9). */
 #include "address.h"
 
@@ -56,7 +56,9 @@ static const struct {
 	{"device_index", AM_ENI, -1},
 	{"allocation", AM_EIP, -1},
 };
-static const char *const after_these[] = {"volume", "filesystem", "exports", NULL};
+/* Invariant 8: the manifest lists these first, and the runner applies this
+ * module only once each of them succeeded (module.h: after). */
+static const char *const after_these[] = {"volume", "filesystem", "exports", "service", NULL};
 
 /* ---- manifest -------------------------------------------------------------- */
 
@@ -305,32 +307,6 @@ local_link(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self 
 	    "interface %s) on this machine: name it with address interface", s->mac, s->eni);
 }
 
-/* Invariant 8: the address moves to an instance whose export answers.  The
- * runner skips later modules after a required failure; this also covers a
- * data-path module marked required: false that failed. */
-static int
-guard_ready(struct hb_ctx *ctx)
-{
-	const struct run_status *st = ctx->run;
-
-	if (st == NULL)
-		return 0;  /* watch: the first failing module is repaired, so those before passed */
-	for (size_t i = 0; i < st->nmods; i++) {
-		const struct mod_result *r = &st->mods[i];
-		const struct module *m = module_find(r->name);
-
-		if (!strcmp(r->name, ctx->module))
-			break;
-		if (m != NULL && m->runs_after_failure)
-			continue;
-		if (r->state != MS_OK)
-			return ctx_fail(ctx, "module %s %s in this run: the address moves only to an "
-			    "instance whose volume is proven and whose export answers (DESIGN.md "
-			    "invariant 8); not moving it", r->name, mod_state_name(r->state));
-	}
-	return 0;
-}
-
 /* The VPC's CIDR blocks from IMDS: an overlay address must lie outside. */
 static int
 check_outside_vpc(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *s)
@@ -502,8 +478,6 @@ out:
 static int
 addr_apply(struct hb_ctx *ctx, void *p)
 {
-	if (guard_ready(ctx) < 0)
-		return -1;
 	return converge(ctx, p, true);
 }
 

@@ -299,3 +299,21 @@ def test_notify_marked_required_fails_the_run(sim, tmp_path):
     r = run_haboot(sim, tmp_path, text)
     assert r.rc == 1
     assert r.module("notify")["state"] == "failed"
+
+
+def test_dns_waits_for_the_export(sim, tmp_path):
+    """Invariant 8: an export that failed, even one marked required: false,
+    keeps the name where it is: route53 fails and changes nothing."""
+    seed_record(sim, "10.10.10.99", ttl=60)
+    text = manifest(notify=False).replace("modules:\n", (
+        "modules:\n  - exports:\n      required: false\n      server: ganesha\n"
+        f"      config: {tmp_path}/haboot.conf\n      restart: [/bin/false]\n"
+        "      check: {host: 127.0.0.1, port: 2, timeout: 1s}\n"
+        f"      exports: [{{path: {tmp_path}, clients: '*'}}]\n"), 1)
+    r = run_haboot(sim, tmp_path, text)
+    assert r.rc == 1, r.stderr
+    assert r.module("exports")["state"] == "warned"
+    assert r.module("route53")["state"] == "failed"
+    assert "invariant 8" in r.module("route53")["message"]
+    assert mutating_route53(sim) == []
+    assert record(sim, ZONE, NAME)["values"] == ["10.10.10.99"]
