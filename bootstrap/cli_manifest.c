@@ -1,9 +1,7 @@
-/* cli_manifest.c: validate, plan and run: where the manifest and the
- * instance facts come from, and what a run leaves behind when it cannot
- * even start. */
+/* cli_manifest.c: validate, plan, run and watch, and what a run leaves behind
+ * when it cannot even start (the manifest and the facts: cli_source.c). */
 #include "cli_manifest.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +10,10 @@
 #include "aws/aws.h"
 #include "aws/imds.h"
 #include "cli.h"
+#include "cli_source.h"
 #include "context.h"
 #include "effects.h"
 #include "log.h"
-#include "manifest/diag.h"
 #include "manifest/manifest.h"
 #include "manifest/metadata.h"
 #include "module.h"
@@ -123,8 +121,7 @@ const char usage_watch[] =
 "      2 usage or invalid manifest, 3 environment: no report of a good run, no\n"
 "      manifest, no metadata (--once: a check could not run).\n";
 
-enum { OPT_METADATA = 256, OPT_METADATA_FILE, OPT_JSON, OPT_STATUS_FILE, OPT_IMDS_TIMEOUT,
-	OPT_IMDSV1, OPT_ONCE };
+enum { OPT_JSON = 256, OPT_STATUS_FILE, OPT_ONCE };
 
 /* What each command accepts beyond the manifest and the IMDS options. */
 enum { TAKES_METADATA = 1, TAKES_JSON = 2, TAKES_STATUS_FILE = 4, TAKES_ONCE = 8 };
@@ -132,14 +129,9 @@ enum { TAKES_METADATA = 1, TAKES_JSON = 2, TAKES_STATUS_FILE = 4, TAKES_ONCE = 8
 struct mopts {
 	const char *cmd;
 	const char *usage;
-	const char *file;        /* FILE or -f FILE; NULL: user-data */
+	struct cli_input in;     /* the manifest and the facts: in.file NULL is user-data */
 	const char *status_path; /* NULL: the standard place */
-	const char *metadata_file;
-	const char **metadata;
-	size_t nmetadata;
 	bool json;
-	long long imds_timeout_ms;
-	bool imdsv1;
 	bool once;
 };
 
@@ -147,261 +139,60 @@ static int
 parse_opts(int argc, char **argv, const char *usage, unsigned takes, struct mopts *o)
 {
 	static const struct option longopts[] = {
-		{"file", required_argument, NULL, 'f'},
-		{"metadata", required_argument, NULL, OPT_METADATA},
-		{"metadata-file", required_argument, NULL, OPT_METADATA_FILE},
+		CLI_INPUT_LONGOPTS,
 		{"json", no_argument, NULL, OPT_JSON},
 		{"status-file", required_argument, NULL, OPT_STATUS_FILE},
-		{"imds-timeout", required_argument, NULL, OPT_IMDS_TIMEOUT},
-		{"imdsv1", no_argument, NULL, OPT_IMDSV1},
 		{"once", no_argument, NULL, OPT_ONCE},
 		{NULL, 0, NULL, 0},
 	};
-	const char *pos = NULL;
-	int ch;
+	int ch, r;
 
 	memset(o, 0, sizeof(*o));
 	o->cmd = argv[0];
 	o->usage = usage;
-	o->imds_timeout_ms = IMDS_DEFAULT_DEADLINE_MS;
+	cli_input_init(&o->in);
 	/* 0 resets GNU getopt; without "+" it takes options after operands too. */
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "-f:", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 1:
-			/* An operand: the manifest, once. */
-			if (pos != NULL)
-				return usage_error(usage, "give one manifest, not also \"%s\"", optarg);
-			pos = optarg;
-			break;
-		case 'f':
-			if (o->file != NULL)
-				return usage_error(usage, "give one manifest, not also \"%s\"", optarg);
-			o->file = optarg;
-			break;
-		case OPT_METADATA:
+		case CLI_OPT_METADATA:
+		case CLI_OPT_METADATA_FILE:
 			if (!(takes & TAKES_METADATA))
-				return usage_error(usage, "%s takes no --metadata", o->cmd);
-			o->metadata = xrealloc(o->metadata, (o->nmetadata + 1) * sizeof(char *));
-			o->metadata[o->nmetadata++] = optarg;
-			break;
-		case OPT_METADATA_FILE:
-			if (!(takes & TAKES_METADATA))
-				return usage_error(usage, "%s takes no --metadata-file", o->cmd);
-			o->metadata_file = optarg;
+				return usage_error(usage, "%s takes no --metadata or --metadata-file",
+				    o->cmd);
 			break;
 		case OPT_JSON:
 			if (!(takes & TAKES_JSON))
 				return usage_error(usage, "%s takes no --json", o->cmd);
 			o->json = true;
-			break;
+			continue;
 		case OPT_STATUS_FILE:
 			if (!(takes & TAKES_STATUS_FILE))
 				return usage_error(usage, "%s takes no --status-file", o->cmd);
 			o->status_path = optarg;
-			break;
-		case OPT_IMDS_TIMEOUT:
-			if (cli_duration(usage, "--imds-timeout", optarg, &o->imds_timeout_ms) < 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_IMDSV1:
-			o->imdsv1 = true;
-			break;
+			continue;
 		case OPT_ONCE:
 			if (!(takes & TAKES_ONCE))
 				return usage_error(usage, "%s takes no --once", o->cmd);
 			o->once = true;
-			break;
-		default:
-			return cli_bad_option(usage);
+			continue;
 		}
+		if ((r = cli_input_opt(&o->in, usage, ch, optarg)) == 1)
+			return cli_bad_option(usage);
+		if (r != 0)
+			return r;
 	}
-	for (; optind < argc; optind++) {
-		/* After "--": operands only. */
-		if (pos != NULL)
-			return usage_error(usage, "give one manifest, not also \"%s\"", argv[optind]);
-		pos = argv[optind];
-	}
-	if (pos != NULL && o->file != NULL)
-		return usage_error(usage, "give the manifest once, as FILE or as -f FILE, not both "
-		    "(\"%s\")", pos);
-	if (pos != NULL)
-		o->file = pos;
-	return 0;
+	/* After "--": operands only. */
+	for (; optind < argc; optind++)
+		if ((r = cli_input_opt(&o->in, usage, 1, argv[optind])) != 0)
+			return r;
+	return cli_input_done(&o->in, usage);
 }
 
 static void
 mopts_free(struct mopts *o)
 {
-	free(o->metadata);
-}
-
-/* Diagnostics as one text: printed on stderr, kept for the status file. */
-static char *
-diag_text(struct diag *d)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	if (f == NULL)
-		return xstrdup("(out of memory)");
-	diag_print(d, f);
-	fclose(f);
-	while (len > 0 && text[len - 1] == '\n')
-		text[--len] = '\0';
-	return text;
-}
-
-/* Where a manifest comes from, and why there is none. */
-struct source {
-	const char *name;    /* the file, or "user-data" */
-	char *error;         /* why no manifest came of it (printed already) */
-	const char *headline;
-	int rc;
-};
-
-/* A manifest file that cannot be read is no manifest at all, as with
- * user-data that holds none: an environment problem (3).  One that reads but
- * is wrong is an invalid manifest (2). */
-static struct manifest *
-load_file(const char *path, struct source *s)
-{
-	struct manifest *m;
-	struct diag d;
-	bool unreadable;
-
-	s->name = strcmp(path, "-") ? path : "<stdin>";
-	diag_init(&d, path);
-	m = manifest_load_file(path, &d, &unreadable);
-	s->error = diag_text(&d);
-	if (*s->error != '\0')
-		fprintf(stderr, "%s\n", s->error);
-	if (m == NULL) {
-		s->rc = unreadable ? EXIT_ENVIRONMENT : EXIT_USAGE;
-		s->headline = unreadable ? "cannot read the manifest" : "invalid manifest";
-	} else {
-		free(s->error);
-		s->error = NULL;
-	}
-	diag_free(&d);
-	return m;
-}
-
-static void
-source_fail(struct source *s, int rc, const char *headline, char *msg)
-{
-	fprintf(stderr, "haboot: %s\n", msg);
-	s->error = msg;
-	s->rc = rc;
-	s->headline = headline;
-}
-
-/* The user-data manifest: 404 and a user-data of another kind (a cloud-init
- * script) both mean "no manifest", an environment problem, not a bad manifest. */
-static struct manifest *
-load_user_data(struct imds *imds, const char *cmd, struct source *s)
-{
-	struct manifest *m = NULL;
-	struct manifest_text t;
-	struct buf raw;
-	struct diag d;
-	int r;
-
-	s->name = "user-data";
-	buf_init(&raw);
-	buf_init(&t.text);
-	diag_init(&d, "user-data");
-	if ((r = imds_user_data(imds, &raw)) == IMDS_NOT_FOUND) {
-		source_fail(s, EXIT_ENVIRONMENT, "no manifest in user-data", xasprintf("no manifest "
-		    "in user-data: this instance has no user-data (IMDS at %s answered 404); put a "
-		    "manifest whose first line is \"%s\" in the launch template's user-data, or "
-		    "give the manifest as a FILE (haboot %s FILE)", imds_endpoint(imds), MANIFEST_MARKER,
-		    cmd));
-		goto out;
-	}
-	if (r != IMDS_OK) {
-		source_fail(s, EXIT_ENVIRONMENT, "cannot read user-data", xasprintf("cannot read the "
-		    "manifest from user-data: %s%s%s%s", imds_error(imds), imds_disabled(imds) ?
-		    ": give the manifest as a FILE (haboot " : "", imds_disabled(imds) ? cmd : "",
-		    imds_disabled(imds) ? " FILE)" : ""));
-		goto out;
-	}
-	/* Decoded once: the marker is looked for in, and the manifest parsed
-	 * from, the same text. */
-	if (manifest_decode(raw.data, raw.len, &t, &d) < 0) {
-		char *msg = diag_text(&d);
-
-		source_fail(s, EXIT_ENVIRONMENT, "unreadable user-data", xasprintf("user-data is not "
-		    "a manifest haboot can read: %s", msg));
-		free(msg);
-		goto out;
-	}
-	if (!manifest_has_marker(&t)) {
-		source_fail(s, EXIT_ENVIRONMENT, "no manifest in user-data", xasprintf("no manifest "
-		    "in user-data: its %zu bytes%s do not start with \"%s\" (another tool's "
-		    "user-data?); make \"%s\" its first line, or give the manifest as a FILE "
-		    "(haboot %s FILE)", raw.len, t.gzipped ? " (gzipped)" : "", MANIFEST_MARKER,
-		    MANIFEST_MARKER, cmd));
-		goto out;
-	}
-	m = manifest_parse_text(&t, &d);
-	s->error = diag_text(&d);
-	if (*s->error != '\0')
-		fprintf(stderr, "%s\n", s->error);
-	if (m == NULL) {
-		s->rc = EXIT_USAGE;
-		s->headline = "invalid manifest in user-data";
-	} else {
-		free(s->error);
-		s->error = NULL;
-	}
-out:
-	diag_free(&d);
-	buf_free(&raw);
-	manifest_text_free(&t);
-	return m;
-}
-
-static struct imds *
-open_imds(const struct mopts *o, char **err)
-{
-	struct imds *imds;
-
-	if ((imds = imds_new(err)) == NULL)
-		return NULL;
-	imds_set_deadline(imds, o->imds_timeout_ms);
-	imds_allow_v1(imds, o->imdsv1);
-	return imds;
-}
-
-/* --metadata and --metadata-file, then the region.  live: AWS will be called. */
-static int
-setup_metadata(struct metadata *md, const struct mopts *o, bool live)
-{
-	char *why = NULL, *warn = NULL;
-	int rc = EXIT_USAGE;
-
-	if (o->metadata_file && md_load_file(md, o->metadata_file, &why) < 0) {
-		fprintf(stderr, "haboot: --metadata-file %s\n", why);
-		goto out;
-	}
-	for (size_t i = 0; i < o->nmetadata; i++)
-		if (md_set_arg(md, o->metadata[i], &why) < 0) {
-			fprintf(stderr, "haboot: --metadata %s: %s\n", o->metadata[i], why);
-			goto out;
-		}
-	if (md_settle_region(md, !live, &why, &warn) < 0) {
-		fprintf(stderr, "haboot: %s\n", why);
-		goto out;
-	}
-	if (live && warn != NULL)
-		log_warn("haboot", "%s", warn);
-	rc = 0;
-out:
-	free(why);
-	free(warn);
-	return rc;
+	cli_input_free(&o->in);
 }
 
 int
@@ -410,20 +201,20 @@ cmd_validate(int argc, char **argv)
 	struct mopts o;
 	struct manifest *m = NULL;
 	struct imds *imds = NULL;
-	struct source s = {0};
+	struct cli_source s = {0};
 	char *err = NULL;
 	int rc;
 
 	if ((rc = parse_opts(argc, argv, usage_validate, 0, &o)) != 0)
 		goto out;
-	if (o.file != NULL)
-		m = load_file(o.file, &s);
-	else if ((imds = open_imds(&o, &err)) == NULL) {
+	if (o.in.file != NULL)
+		m = cli_load(o.in.file, NULL, o.cmd, &s);
+	else if ((imds = cli_open_imds(&o.in, &err)) == NULL) {
 		fprintf(stderr, "haboot: %s\n", err);
 		rc = EXIT_ENVIRONMENT;
 		goto out;
 	} else
-		m = load_user_data(imds, o.cmd, &s);
+		m = cli_load(NULL, imds, o.cmd, &s);
 	if (m == NULL) {
 		rc = s.rc;
 		goto out;
@@ -437,7 +228,7 @@ cmd_validate(int argc, char **argv)
 out:
 	manifest_free(m);
 	imds_free(imds);
-	free(s.error);
+	cli_source_free(&s);
 	free(err);
 	mopts_free(&o);
 	return rc;
@@ -471,9 +262,9 @@ preflight_aws(const struct manifest *m, struct aws *aws, const struct mopts *o, 
 		rc = -1;
 	} else if (aws_credentials(aws, &err) < 0) {
 		*headline = "no AWS credentials";
-		if (o->file != NULL)
+		if (o->in.file != NULL)
 			*msg = xasprintf("%s (%s needs AWS).  To see what run would do without "
-			    "credentials: haboot plan %s", err, who, o->file);
+			    "credentials: haboot plan %s", err, who, o->in.file);
 		else
 			*msg = xasprintf("%s (%s needs AWS)", err, who);
 		rc = -1;
@@ -493,7 +284,7 @@ cmd_plan(int argc, char **argv)
 	struct effects eff;
 	struct hb_ctx ctx;
 	struct imds *imds = NULL;
-	struct source s = {0};
+	struct cli_source s = {0};
 	char *err = NULL, *msg = NULL;
 	const char *headline = NULL;
 	bool live;
@@ -506,20 +297,19 @@ cmd_plan(int argc, char **argv)
 		goto out;
 	/* With a FILE, plan works offline; without, on the instance.  Nothing
 	 * reaches IMDS or AWS until a value is needed. */
-	live = o.file == NULL;
-	if ((rc = setup_metadata(&md, &o, live)) != 0)
+	live = o.in.file == NULL;
+	if ((rc = cli_setup_metadata(&md, &o.in, live)) != 0)
 		goto out;
 	if (live) {
-		if ((imds = open_imds(&o, &err)) == NULL) {
+		if ((imds = cli_open_imds(&o.in, &err)) == NULL) {
 			fprintf(stderr, "haboot: %s\n", err);
 			rc = EXIT_ENVIRONMENT;
 			goto out;
 		}
 		md.fetch = imds_md_fetch;
 		md.fetch_arg = imds;
-		m = load_user_data(imds, o.cmd, &s);
-	} else
-		m = load_file(o.file, &s);
+	}
+	m = cli_load(o.in.file, imds, o.cmd, &s);
 	if (m == NULL) {
 		rc = s.rc;
 		goto out;
@@ -547,7 +337,7 @@ out:
 	eff_free(&eff);
 	md_free(&md);
 	imds_free(imds);
-	free(s.error);
+	cli_source_free(&s);
 	free(err);
 	free(msg);
 	mopts_free(&o);
@@ -563,7 +353,7 @@ cmd_run(int argc, char **argv)
 	struct effects eff;
 	struct hb_ctx ctx;
 	struct imds *imds = NULL;
-	struct source s = {0};
+	struct cli_source s = {0};
 	struct early_failure ef = {0};
 	struct run_opts ro = {0};
 	char *err = NULL, *msg = NULL;
@@ -576,13 +366,13 @@ cmd_run(int argc, char **argv)
 	ctx_init(&ctx);
 	if ((rc = parse_opts(argc, argv, usage_run, TAKES_METADATA | TAKES_STATUS_FILE, &o)) != 0)
 		goto out;
-	if ((rc = setup_metadata(&md, &o, true)) != 0)
+	if ((rc = cli_setup_metadata(&md, &o.in, true)) != 0)
 		goto out;
 	/* From here on every failure is a failed boot: it leaves a report. */
 	ro.status_path = o.status_path;
-	ro.source = o.file ? o.file : "user-data";
+	ro.source = o.in.file ? o.in.file : "user-data";
 	ef.started = started;
-	if ((imds = open_imds(&o, &err)) == NULL) {
+	if ((imds = cli_open_imds(&o.in, &err)) == NULL) {
 		fprintf(stderr, "haboot: %s\n", err);
 		ef.stage = "metadata";
 		ef.headline = "bad metadata service setting";
@@ -593,7 +383,7 @@ cmd_run(int argc, char **argv)
 	}
 	md.fetch = imds_md_fetch;
 	md.fetch_arg = imds;
-	m = o.file ? load_file(o.file, &s) : load_user_data(imds, o.cmd, &s);
+	m = cli_load(o.in.file, imds, o.cmd, &s);
 	if (m == NULL) {
 		ef.stage = "manifest";
 		ef.headline = s.headline;
@@ -630,7 +420,7 @@ out:
 	eff_free(&eff);
 	md_free(&md);
 	imds_free(imds);
-	free(s.error);
+	cli_source_free(&s);
 	free(err);
 	free(msg);
 	mopts_free(&o);
@@ -647,7 +437,7 @@ cmd_watch(int argc, char **argv)
 	struct effects eff;
 	struct hb_ctx ctx;
 	struct imds *imds = NULL;
-	struct source s = {0};
+	struct cli_source s = {0};
 	char *err = NULL, *state = NULL;
 	int rc;
 
@@ -657,16 +447,16 @@ cmd_watch(int argc, char **argv)
 	if ((rc = parse_opts(argc, argv, usage_watch,
 	    TAKES_METADATA | TAKES_STATUS_FILE | TAKES_ONCE, &o)) != 0)
 		goto out;
-	if ((rc = setup_metadata(&md, &o, true)) != 0)
+	if ((rc = cli_setup_metadata(&md, &o.in, true)) != 0)
 		goto out;
-	if ((imds = open_imds(&o, &err)) == NULL) {
+	if ((imds = cli_open_imds(&o.in, &err)) == NULL) {
 		fprintf(stderr, "haboot: %s\n", err);
 		rc = EXIT_ENVIRONMENT;
 		goto out;
 	}
 	md.fetch = imds_md_fetch;
 	md.fetch_arg = imds;
-	m = o.file ? load_file(o.file, &s) : load_user_data(imds, o.cmd, &s);
+	m = cli_load(o.in.file, imds, o.cmd, &s);
 	if (m == NULL) {
 		rc = s.rc;
 		goto out;
@@ -681,7 +471,7 @@ cmd_watch(int argc, char **argv)
 	state = watch_state_path(o.status_path);
 	{
 		struct watch_opts wo = {.status_path = o.status_path, .state_path = state,
-		    .source = o.file ? o.file : "user-data", .once = o.once};
+		    .source = o.in.file ? o.in.file : "user-data", .once = o.once};
 
 		rc = watch_run(m, &ctx, &wo);
 	}
@@ -693,7 +483,7 @@ out:
 	eff_free(&eff);
 	md_free(&md);
 	imds_free(imds);
-	free(s.error);
+	cli_source_free(&s);
 	free(err);
 	free(state);
 	mopts_free(&o);

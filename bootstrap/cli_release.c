@@ -10,11 +10,11 @@
 #include "aws/aws.h"
 #include "aws/imds.h"
 #include "cli.h"
+#include "cli_source.h"
 #include "context.h"
 #include "effects.h"
 #include "exec.h"
 #include "log.h"
-#include "manifest/diag.h"
 #include "manifest/manifest.h"
 #include "manifest/metadata.h"
 #include "release.h"
@@ -69,96 +69,55 @@ const char usage_release[] =
 "where and why), 2 usage or invalid manifest, 3 environment (no report of a run\n"
 "here, no metadata or credentials, another release under way).\n";
 
-enum { OPT_REASON = 400, OPT_ON_SHUTDOWN, OPT_TOKEN, OPT_METADATA, OPT_METADATA_FILE,
-	OPT_STATUS_FILE, OPT_IMDS_TIMEOUT, OPT_IMDSV1 };
+enum { OPT_REASON = 400, OPT_ON_SHUTDOWN, OPT_TOKEN, OPT_STATUS_FILE };
 
 struct rcli {
-	const char *file, *reason, *token, *status_path, *metadata_file;
-	const char **metadata;
-	size_t nmetadata;
-	bool on_shutdown, imdsv1;
-	long long imds_timeout_ms;
+	struct cli_input in;   /* the manifest and the facts */
+	const char *reason, *token, *status_path;
+	bool on_shutdown;
 };
 
 static int
 parse_opts(int argc, char **argv, struct rcli *c)
 {
 	static const struct option longopts[] = {
-		{"file", required_argument, NULL, 'f'},
+		CLI_INPUT_LONGOPTS,
 		{"reason", required_argument, NULL, OPT_REASON},
 		{"on-shutdown", no_argument, NULL, OPT_ON_SHUTDOWN},
 		{"lifecycle-token", required_argument, NULL, OPT_TOKEN},
-		{"metadata", required_argument, NULL, OPT_METADATA},
-		{"metadata-file", required_argument, NULL, OPT_METADATA_FILE},
 		{"status-file", required_argument, NULL, OPT_STATUS_FILE},
-		{"imds-timeout", required_argument, NULL, OPT_IMDS_TIMEOUT},
-		{"imdsv1", no_argument, NULL, OPT_IMDSV1},
 		{NULL, 0, NULL, 0},
 	};
-	const char *pos = NULL;
-	int ch;
+	int ch, r;
 
 	/* The grammar of cli.h: options and the manifest in any order. */
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "-f:", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 1:
-			if (pos != NULL)
-				return usage_error(usage_release, "give one manifest, not also \"%s\"",
-				    optarg);
-			pos = optarg;
-			break;
-		case 'f':
-			if (c->file != NULL)
-				return usage_error(usage_release, "give one manifest, not also \"%s\"",
-				    optarg);
-			c->file = optarg;
-			break;
 		case OPT_REASON:
 			if (*optarg == '\0')
 				return usage_error(usage_release, "--reason needs some text%s", "");
 			c->reason = optarg;
-			break;
+			continue;
 		case OPT_ON_SHUTDOWN:
 			c->on_shutdown = true;
-			break;
+			continue;
 		case OPT_TOKEN:
 			c->token = optarg;
-			break;
-		case OPT_METADATA:
-			c->metadata = xrealloc(c->metadata, (c->nmetadata + 1) * sizeof(char *));
-			c->metadata[c->nmetadata++] = optarg;
-			break;
-		case OPT_METADATA_FILE:
-			c->metadata_file = optarg;
-			break;
+			continue;
 		case OPT_STATUS_FILE:
 			c->status_path = optarg;
-			break;
-		case OPT_IMDS_TIMEOUT:
-			if (cli_duration(usage_release, "--imds-timeout", optarg,
-			    &c->imds_timeout_ms) < 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_IMDSV1:
-			c->imdsv1 = true;
-			break;
-		default:
-			return cli_bad_option(usage_release);
+			continue;
 		}
+		if ((r = cli_input_opt(&c->in, usage_release, ch, optarg)) == 1)
+			return cli_bad_option(usage_release);
+		if (r != 0)
+			return r;
 	}
-	for (; optind < argc; optind++) {
-		if (pos != NULL)
-			return usage_error(usage_release, "give one manifest, not also \"%s\"",
-			    argv[optind]);
-		pos = argv[optind];
-	}
-	if (pos != NULL && c->file != NULL)
-		return usage_error(usage_release, "give the manifest once, as FILE or as -f FILE, "
-		    "not both (\"%s\")", pos);
-	if (pos != NULL)
-		c->file = pos;
-	return 0;
+	for (; optind < argc; optind++)
+		if ((r = cli_input_opt(&c->in, usage_release, 1, argv[optind])) != 0)
+			return r;
+	return cli_input_done(&c->in, usage_release);
 }
 
 /* Is systemd taking the machine down?  1 yes, 0 no, -1 cannot tell (*seen
@@ -203,79 +162,11 @@ shutting_down(char **seen)
 	return rc;
 }
 
-static int
-setup_metadata(struct metadata *md, const struct rcli *c)
-{
-	char *why = NULL, *warn = NULL;
-	int rc = EXIT_USAGE;
-
-	if (c->metadata_file && md_load_file(md, c->metadata_file, &why) < 0) {
-		fprintf(stderr, "haboot: --metadata-file %s\n", why);
-		goto out;
-	}
-	for (size_t i = 0; i < c->nmetadata; i++)
-		if (md_set_arg(md, c->metadata[i], &why) < 0) {
-			fprintf(stderr, "haboot: --metadata %s: %s\n", c->metadata[i], why);
-			goto out;
-		}
-	if (md_settle_region(md, false, &why, &warn) < 0) {
-		fprintf(stderr, "haboot: %s\n", why);
-		goto out;
-	}
-	if (warn != NULL)
-		log_warn("haboot", "%s", warn);
-	rc = 0;
-out:
-	free(why);
-	free(warn);
-	return rc;
-}
-
-/* The manifest run used: FILE, else user-data.  NULL with *rc set. */
-static struct manifest *
-load(const struct rcli *c, struct imds *imds, int *rc)
-{
-	struct manifest *m = NULL;
-	struct manifest_text t;
-	struct buf raw;
-	struct diag d;
-	bool unreadable = false;
-	int r;
-
-	buf_init(&raw);
-	buf_init(&t.text);
-	diag_init(&d, c->file ? c->file : "user-data");
-	*rc = EXIT_ENVIRONMENT;
-	if (c->file != NULL)
-		m = manifest_load_file(c->file, &d, &unreadable);
-	else if ((r = imds_user_data(imds, &raw)) != IMDS_OK) {
-		fprintf(stderr, "haboot: no manifest: %s; give the manifest as a FILE\n",
-		    r == IMDS_NOT_FOUND ? "this instance has no user-data" : imds_error(imds));
-		goto out;
-	} else if (manifest_decode(raw.data, raw.len, &t, &d) == 0) {
-		if (!manifest_has_marker(&t)) {
-			fprintf(stderr, "haboot: no manifest in user-data (its first line is not "
-			    "\"%s\"); give the manifest as a FILE\n", MANIFEST_MARKER);
-			goto out;
-		}
-		m = manifest_parse_text(&t, &d);
-	}
-	diag_print(&d, stderr);
-	if (m != NULL)
-		*rc = EXIT_DONE;
-	else if (!unreadable && (c->file != NULL || d.errors > 0))
-		*rc = EXIT_USAGE;
-out:
-	diag_free(&d);
-	buf_free(&raw);
-	manifest_text_free(&t);
-	return m;
-}
-
 int
 cmd_release(int argc, char **argv)
 {
-	struct rcli c = {.reason = "by hand", .imds_timeout_ms = IMDS_DEFAULT_DEADLINE_MS};
+	struct rcli c = {.reason = "by hand"};
+	struct cli_source s = {0};
 	struct release_opts o;
 	struct manifest *m = NULL;
 	struct metadata md;
@@ -288,14 +179,15 @@ cmd_release(int argc, char **argv)
 	md_init(&md);
 	eff_init(&eff, EFF_APPLY);
 	ctx_init(&ctx);
+	cli_input_init(&c.in);
 	if ((rc = parse_opts(argc, argv, &c)) != 0)
 		goto out;
-	if ((rc = setup_metadata(&md, &c)) != 0)
+	if ((rc = cli_setup_metadata(&md, &c.in, true)) != 0)
 		goto out;
 	if (c.on_shutdown) {
-		int s = shutting_down(&seen);
+		int down = shutting_down(&seen);
 
-		if (s <= 0) {
+		if (down <= 0) {
 			/* A stop or restart of the unit by hand or by a package upgrade
 			 * must not hand the volume away: only a shutdown does. */
 			log_info("release", "not releasing: this machine is not shutting down (%s); "
@@ -307,17 +199,17 @@ cmd_release(int argc, char **argv)
 		c.reason = "the machine is shutting down";
 		log_info("release", "%s: releasing", seen);
 	}
-	if ((imds = imds_new(&err)) == NULL) {
+	if ((imds = cli_open_imds(&c.in, &err)) == NULL) {
 		fprintf(stderr, "haboot: %s\n", err);
 		rc = EXIT_ENVIRONMENT;
 		goto out;
 	}
-	imds_set_deadline(imds, c.imds_timeout_ms);
-	imds_allow_v1(imds, c.imdsv1);
 	md.fetch = imds_md_fetch;
 	md.fetch_arg = imds;
-	if ((m = load(&c, imds, &rc)) == NULL)
+	if ((m = cli_load(c.in.file, imds, argv[0], &s)) == NULL) {
+		rc = s.rc;
 		goto out;
+	}
 	ctx.md = &md;
 	ctx.eff = &eff;
 	if ((ctx.aws = aws_new(imds, &md, &err)) == NULL) {
@@ -343,7 +235,8 @@ out:
 	eff_free(&eff);
 	md_free(&md);
 	imds_free(imds);
-	free(c.metadata);
+	cli_input_free(&c.in);
+	cli_source_free(&s);
 	free(err);
 	free(seen);
 	free(lstate);

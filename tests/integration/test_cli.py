@@ -174,12 +174,25 @@ def test_validate_missing_file_is_no_manifest_not_a_bad_one(tmp_path):
     assert r.returncode == 2
 
 
-def test_validate_without_file_reads_user_data_and_says_so_without_imds():
-    # conftest disables IMDS: no FILE means user-data, which cannot be read here.
-    r = run("validate")
-    assert r.returncode == 3
+@pytest.mark.parametrize("cmd", ["validate", "plan", "run", "watch", "release"])
+def test_without_file_reads_user_data_and_says_so_without_imds(cmd, tmp_path):
+    # conftest disables IMDS: no FILE means user-data, which cannot be read
+    # here.  Every command that reads a manifest says so the same way.
+    r = run(cmd, "--status-file", str(tmp_path / "status.json")) \
+        if cmd in ("run", "watch", "release") else run(cmd)
+    assert r.returncode == 3, r.stderr
     assert "cannot read the manifest from user-data: IMDS is disabled" in r.stderr
-    assert "give the manifest as a FILE (haboot validate FILE)" in r.stderr
+    assert f"give the manifest as a FILE (haboot {cmd} FILE)" in r.stderr
+
+
+@pytest.mark.parametrize("cmd", ["plan", "run", "watch", "release"])
+def test_a_bad_metadata_override_is_refused_by_every_command(cmd, tmp_path):
+    r = run(cmd, "-f", EXAMPLE, "--metadata", "instance-idd=i-0abc",
+            "--status-file", str(tmp_path / "status.json")) \
+        if cmd != "plan" else run(cmd, "-f", EXAMPLE, "--metadata", "instance-idd=i-0abc")
+    assert r.returncode == 2, r.stderr
+    assert "--metadata instance-idd=i-0abc" in r.stderr
+    assert "instance-id" in r.stderr  # the did-you-mean
 
 
 # ---- plan: facts, the region, refused keys ----------------------------------
