@@ -36,13 +36,15 @@ MiB = 1024 * 1024
 
 
 def wait_for(cond, timeout, what, every=0.1):
+    """what: a text, or a function whose text says what was seen instead."""
     deadline = time.monotonic() + timeout
     while True:
         v = cond()
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for "
+                                 f"{what() if callable(what) else what}")
         time.sleep(every)
 
 

@@ -15,7 +15,10 @@ def handle(handler, st, path, body):
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(handler.path).query))
     imds_hit = re.match(r"^/_sim/imds/([^/]+)(/.*)?$", handler.path)
     if imds_hit:  # the standalone IMDS proxies here
-        return handler.answer_imds(imds_hit.group(1), imds_hit.group(2) or "/", proxied=True)
+        # Only the proxy can be told to drop its client; anyone else asking
+        # this route directly (a test's haboot) has its own connection dropped.
+        return handler.answer_imds(imds_hit.group(1), imds_hit.group(2) or "/",
+                                   proxied=handler.headers.get("X-Sim-Proxy") == "1")
     try:
         doc = json.loads(body.decode() or "{}") if m in ("POST", "PUT") else {}
         out = route(st, m, path, doc, q)

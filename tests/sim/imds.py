@@ -188,7 +188,8 @@ class ProxyHandler(BaseHandler):
         u = urllib.parse.urlsplit(self.control)
         fwd = {k: v for k, v in self.headers.items()
                if k.lower() not in ("host", "connection", "keep-alive", "content-length",
-                                    "transfer-encoding")}
+                                    "transfer-encoding", "x-sim-proxy")}
+        fwd["X-Sim-Proxy"] = "1"   # an outage comes back as a hint to drop, for us alone
         try:
             conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=30)
             conn.request(self.command, f"/_sim/imds/{self.instance}{self.path}", body=body, headers=fwd)
