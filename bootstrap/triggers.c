@@ -83,6 +83,26 @@ jstr(json_object *o, const char *key)
 	return NULL;
 }
 
+/* An answer that is not the notice AWS documents is no sign: releasing a
+ * healthy service on a garbled answer would take it down with nothing to
+ * replace it, while missing a notice costs only a crash takeover.  Said once
+ * per streak, with what came. */
+static void
+not_a_notice(struct triggers *t, const char *path, const struct buf *b)
+{
+	if (!t->odd)
+		log_warn("release", "%s answered \"%.60s\", which is not a notice AWS documents: "
+		    "not releasing on it", path, b->data ? b->data : "");
+	t->odd = true;
+}
+
+static bool
+is_spot_action(const char *a)
+{
+	return a != NULL && (!strcmp(a, "terminate") || !strcmp(a, "stop") ||
+	    !strcmp(a, "hibernate"));
+}
+
 /* spot/instance-action: {"action": "terminate|stop|hibernate", "time": "...Z"}. */
 static int
 look_spot(struct triggers *t, struct buf *b, struct trigger *out)
@@ -100,13 +120,17 @@ look_spot(struct triggers *t, struct buf *b, struct trigger *out)
 	o = json_tokener_parse(b->data);
 	action = o ? jstr(o, "action") : NULL;
 	at = o ? jstr(o, "time") : NULL;
-	/* Any answer here is a notice; one we cannot read is still one. */
+	if (!is_spot_action(action)) {
+		not_a_notice(t, TRIGGER_SPOT_PATH, b);
+		json_object_put(o);
+		return 0;
+	}
 	out->kind = TRIGGER_SPOT;
 	out->by_wall = at ? creds_parse_time(at) : -1;
 	if (out->by_wall < 0)
 		out->by_wall = 0;
 	out->why = xasprintf("Spot interruption notice: %s at %s (spot/instance-action)",
-	    action ? action : "an interruption", at ? at : "an unknown time");
+	    action, at ? at : "an unknown time");
 	json_object_put(o);
 	return 1;
 }
@@ -147,10 +171,14 @@ look_rebalance(struct triggers *t, struct buf *b, struct trigger *out)
 	}
 	o = json_tokener_parse(b->data);
 	at = o ? jstr(o, "noticeTime") : NULL;
+	if (at == NULL) {
+		not_a_notice(t, TRIGGER_REBALANCE_PATH, b);
+		json_object_put(o);
+		return 0;
+	}
 	out->kind = TRIGGER_REBALANCE;
 	out->why = xasprintf("EC2 rebalance recommendation at %s (events/recommendations/"
-	    "rebalance): this Spot instance is at elevated risk of interruption",
-	    at ? at : "an unknown time");
+	    "rebalance): this Spot instance is at elevated risk of interruption", at);
 	json_object_put(o);
 	return 1;
 }

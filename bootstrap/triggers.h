@@ -13,7 +13,8 @@
  *              then {"noticeTime": "...Z"} (an early, optional sign).
  *
  * AWS advises checking every 5 seconds; a look that fails (IMDS down,
- * throttled) is no sign: it is logged and the next look decides. */
+ * throttled), or an answer that is not the notice AWS documents, is no sign:
+ * it is logged and the next look decides. */
 #ifndef HABOOT_TRIGGERS_H
 #define HABOOT_TRIGGERS_H
 
@@ -39,6 +40,7 @@ struct triggers {
 	unsigned on;       /* RELEASE_ON_* (manifest.h) */
 	long long next;    /* mono ms of the next look */
 	bool failing;      /* the last look failed (logged once per streak) */
+	bool odd;          /* an answer that is no notice was logged */
 };
 
 void triggers_init(struct triggers *t, struct imds *imds, unsigned on);

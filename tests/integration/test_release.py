@@ -346,6 +346,25 @@ def test_without_the_trigger_a_spot_notice_is_not_acted_on(make_lab):
     assert w.stop() == 0
 
 
+@pytest.mark.parametrize("answer", [{"detail": "maintenance"}, {"action": "reboot"}],
+                         ids=["no-action", "unknown-action"])
+def test_an_answer_that_is_no_spot_notice_releases_nothing(make_lab, answer):
+    """Only the notice AWS documents counts: a healthy service released on a
+    garbled answer would be down with nothing to replace it."""
+    lab = make_lab()
+    lab.run()
+    w = lab.watch()
+    lab.c.set_instance(A, spot_action=answer)
+    wait_for(lambda: "which is not a notice AWS documents" in w.output(), 30,
+             "the watcher to say the answer is no notice")
+    assert lab.release_report() is None and lab.mounted()
+    assert w.proc.poll() is None
+    # A real notice after it is acted on.
+    lab.c.set_instance(A, spot_action="terminate")
+    assert lab.wait_released()["trigger"] == "spot"
+    assert w.wait(30) == 0
+
+
 def test_by_hand_with_the_hook_s_token_answers_that_action(make_lab):
     """Maintenance tooling that got the hook's notification passes its token;
     the release then completes that very action."""
