@@ -16,6 +16,7 @@
 #include "asg.h"
 #include "aws/aws.h"
 #include "aws/creds.h"
+#include "aws/imds.h"
 #include "log.h"
 #include "module.h"
 #include "release.h"
@@ -848,12 +849,35 @@ round_once(struct watcher *W)
 
 /* ---- start and end --------------------------------------------------------- */
 
+/* How long the watcher's start waits for IMDS to say which instance this is;
+ * without an answer, run's report says (take_up). */
+#define SELF_LOOK_MS 3000
+
+/* This instance's id from IMDS, asked briefly: a watcher restarted, or a look
+ * with --once, during an IMDS outage must not stall a minute on it. */
+static const char *
+self_from_imds(struct hb_ctx *ctx)
+{
+	struct imds *imds = ctx->md->fetch == imds_md_fetch ? ctx->md->fetch_arg : NULL;
+	long long saved;
+	const char *id;
+
+	if (imds == NULL)
+		return md_get(ctx->md, "instance-id");
+	saved = imds_deadline(imds);
+	if (saved > SELF_LOOK_MS)
+		imds_set_deadline(imds, SELF_LOOK_MS);
+	id = md_get(ctx->md, "instance-id");
+	imds_set_deadline(imds, saved);
+	return id;
+}
+
 /* watch takes up where run left off: the same service, on this instance, up. */
 static int
 take_up(struct watcher *W)
 {
 	struct status_report r;
-	const char *self = md_get(W->ctx->md, "instance-id");
+	const char *self = self_from_imds(W->ctx);
 	const char *where = W->o->status_path ? W->o->status_path : STATUS_DEFAULT_PATH;
 	char *why = NULL;
 	int rc = EXIT_ENVIRONMENT;
@@ -879,8 +903,11 @@ take_up(struct watcher *W)
 			if (fact_by_name(r.facts.e[i].key) >= 0)
 				kv_set(&W->ctx->facts, r.facts.e[i].key, r.facts.e[i].val, "run");
 		/* Metadata that cannot be read now is what run read on this instance. */
-		if (self == NULL && r.instance != NULL)
+		if (self == NULL && r.instance != NULL) {
+			log_warn("watch", "IMDS does not say which instance this is now: taking %s "
+			    "from run's report (%s)", r.instance, where);
 			kv_set(&W->ctx->md->values, "instance-id", r.instance, "run's report");
+		}
 		W->self = md_get(W->ctx->md, "instance-id");
 		rc = EXIT_DONE;
 	}
