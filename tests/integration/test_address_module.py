@@ -602,6 +602,24 @@ def test_release_after_another_instance_took_it_does_not_take_it_back(lab, mode)
         assert "not attached here" in st["message"], st
 
 
+def test_release_removes_the_address_without_asking_imds_or_ec2(lab):
+    """Giving the address up locally needs neither the metadata service nor EC2:
+    a release while they do not answer still stops this machine answering on
+    it (and goes on to the steps that hand the volume over)."""
+    vip = f"{lab.net}.121"
+    man = manifest(f"mode: secondary-ip\nip: {vip}")  # the prefix comes from the subnet
+    assert lab.haboot(lab.a, man).returncode == 0
+    assert f"inet {vip}/24" in lab.ip(lab.a, "-4", "addr", "show", "dev", "eth0")
+    lab.sim.fault("imds", "5xx", action="*/network/interfaces/*", seconds=600, status=503)
+    lab.sim.fault("imds", "5xx", action="*/meta-data/mac", seconds=600, status=503)
+    lab.sim.fault("ec2", "5xx", action="DescribeNetworkInterfaces", seconds=600, status=503)
+    r = lab.haboot(lab.a, man, cmd="release", timeout=180)
+    assert r.returncode == 0, r.stderr
+    rel, st = address_step(r)
+    assert rel["state"] == "released" and st["state"] == "ok", rel
+    assert not configured(lab, lab.a, vip), lab.ip(lab.a, "-4", "addr")
+
+
 # ---- permissions -----------------------------------------------------------------------------
 
 ROLE, GROUP = "nfs-role", "nfs-asg"
