@@ -12,7 +12,11 @@ in EC2 (read back from the sim's state), configured on the interface, the
 move proved before success, a second run changes nothing, `watch` notices
 when the address is gone (locally or in EC2) and a repair brings it back but
 never takes it from another running instance, and the address never moves
-before the export answered (DESIGN.md invariant 8).
+before the export answered (DESIGN.md invariant 8).  On `haboot release` (a
+planned stop) this machine stops answering on the address at once (the ENI
+is detached normally), EC2 is otherwise left for the next owner, whose run
+then takes the address over; a release again, or after another instance took
+the address, changes nothing.
 """
 import json
 import os
