@@ -564,12 +564,10 @@ addr_release(struct hb_ctx *ctx, void *p)
 	case AM_SECONDARY:
 	case AM_OVERLAY:
 		/* EC2 keeps routing it here until the next owner's AllowReassignment or
-		 * ReplaceRoute takes it; removing it locally stops this machine answering. */
-		if (link != NULL && local != NULL) {
-			if (cloud_self(ctx, &s) < 0)
-				memset(&s, 0, sizeof(s));
-			rc = link_del_addr(ctx, link, local, local_prefix(a, &s));
-		}
+		 * ReplaceRoute takes it; removing it locally stops this machine answering.
+		 * Neither IMDS nor EC2 is asked: a release must not wait on them here. */
+		if (link != NULL && local != NULL)
+			rc = link_del_addr(ctx, link, local);
 		if (rc == 0)
 			ctx_result(ctx, "%s removed from %s; the next instance takes it over in EC2",
 			    local ? local : a->ip, link ? link : "the interface");

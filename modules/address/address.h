@@ -102,8 +102,9 @@ bool link_has_addr(const char *name, const char *ip);
 int link_wait(struct hb_ctx *ctx, const char *mac, long long timeout_ms, char *name, size_t len);
 /* `ip addr add IP/PREFIX dev NAME` when it is not there yet (eff_run). */
 int link_add_addr(struct hb_ctx *ctx, const char *name, const char *ip, int prefix);
-/* `ip addr del IP/PREFIX dev NAME` when it is there (eff_run). */
-int link_del_addr(struct hb_ctx *ctx, const char *name, const char *ip, int prefix);
+/* `ip addr del IP/PREFIX dev NAME`, with the prefix it has there, when it is
+ * there (eff_run). */
+int link_del_addr(struct hb_ctx *ctx, const char *name, const char *ip);
 /* eni: link up, address, and a routing table of its own so that answers
  * from the ENI's address leave through the ENI (EC2 drops them elsewhere). */
 int link_setup_eni(struct hb_ctx *ctx, const char *name, const char *ip, const char *subnet,

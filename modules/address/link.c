@@ -78,26 +78,35 @@ link_is_up(const char *name)
 	return up;
 }
 
-bool
-link_has_addr(const char *name, const char *ip)
+/* The prefix length ip is configured with on interface name, or -1 when it
+ * is not there. */
+static int
+addr_prefix(const char *name, const char *ip)
 {
 	struct ifaddrs *all, *i;
 	struct in_addr want;
-	bool found = false;
+	int prefix = -1;
 
 	if (inet_pton(AF_INET, ip, &want) != 1 || getifaddrs(&all) < 0)
-		return false;
+		return -1;
 	for (i = all; i != NULL; i = i->ifa_next) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+		const struct sockaddr_in *mask = (const struct sockaddr_in *)i->ifa_netmask;
 
 		if (sin != NULL && sin->sin_family == AF_INET && same_link(i->ifa_name, name) &&
 		    sin->sin_addr.s_addr == want.s_addr) {
-			found = true;
+			prefix = mask != NULL ? __builtin_popcount(mask->sin_addr.s_addr) : 32;
 			break;
 		}
 	}
 	freeifaddrs(all);
-	return found;
+	return prefix;
+}
+
+bool
+link_has_addr(const char *name, const char *ip)
+{
+	return addr_prefix(name, ip) >= 0;
 }
 
 static void
@@ -194,11 +203,14 @@ link_add_addr(struct hb_ctx *ctx, const char *name, const char *ip, int prefix)
 }
 
 int
-link_del_addr(struct hb_ctx *ctx, const char *name, const char *ip, int prefix)
+link_del_addr(struct hb_ctx *ctx, const char *name, const char *ip)
 {
 	char a[64];
+	int prefix;
 
-	if (ctx->eff->mode == EFF_APPLY && !link_has_addr(name, ip))
+	/* The kernel removes an address only by its prefix too: the one it has
+	 * here, not one worked out again from metadata that may not answer now. */
+	if ((prefix = addr_prefix(name, ip)) < 0)
 		return 0;
 	snprintf(a, sizeof(a), "%s/%d", ip, prefix);
 	const char *argv[] = {"ip", "addr", "del", a, "dev", name, NULL};

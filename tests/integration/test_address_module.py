@@ -12,7 +12,11 @@ in EC2 (read back from the sim's state), configured on the interface, the
 move proved before success, a second run changes nothing, `watch` notices
 when the address is gone (locally or in EC2) and a repair brings it back but
 never takes it from another running instance, and the address never moves
-before the export answered (DESIGN.md invariant 8).
+before the export answered (DESIGN.md invariant 8).  On `haboot release` (a
+planned stop) this machine stops answering on the address at once (the ENI
+is detached normally), EC2 is otherwise left for the next owner, whose run
+then takes the address over; a release again, or after another instance took
+the address, changes nothing.
 """
 import json
 import os
@@ -117,11 +121,14 @@ class NetLab:
             "ec2", region_name="us-west-2", endpoint_url=self.url, aws_access_key_id=STATIC_KEY,
             aws_secret_access_key=STATIC_SECRET)
 
-    def env(self):
+    def env(self, machine=None):
+        # A reads the sim's /latest/ (the seed's imds_instance); B its own /_sim/imds/B.
+        imds = f"{self.url}/_sim/imds/{B}" if machine is not None and machine is self.b \
+            else self.url
         return {"PATH": drill.HOST_PATH, "HOME": "/root", "LANG": "C.UTF-8",
                 "AWS_ACCESS_KEY_ID": STATIC_KEY, "AWS_SECRET_ACCESS_KEY": STATIC_SECRET,
                 "AWS_REGION": "us-west-2", "AWS_ENDPOINT_URL": self.url,
-                "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.url,
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
                 "AWS_EC2_METADATA_DISABLED": "false", "HABOOT_CONSOLE": os.devnull,
                 "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", ""),
                 "UBSAN_OPTIONS": os.environ.get("UBSAN_OPTIONS", "")}
@@ -132,7 +139,8 @@ class NetLab:
         (d / "haboot.yaml").write_text(manifest)
         r = subprocess.run(machine.exec_argv([HABOOT, cmd, "-f", str(d / "haboot.yaml"),
                                               "--status-file", str(d / "status.json"), *args]),
-                           env=self.env(), capture_output=True, text=True, timeout=timeout)
+                           env=self.env(machine), capture_output=True, text=True,
+                           timeout=timeout)
         r.status = json.loads((d / "status.json").read_text()) if (
             d / "status.json").exists() else None
         return r
@@ -434,6 +442,186 @@ def test_elastic_ip_unknown_allocation_fails_naming_it(lab):
     r = lab.haboot(lab.a, manifest(f"mode: elastic-ip\nallocation: {EIP}"))
     assert r.returncode == 1
     assert "InvalidAllocationID.NotFound" in r.status["modules"][0]["message"]
+
+
+# ---- release ---------------------------------------------------------------------------
+
+RELEASE_MODES = ["secondary-ip", "overlay-ip", "eni", "elastic-ip"]
+OVL_REL = "172.31.250.30"
+
+
+def release_setup(lab, mode):
+    """Seeds what MODE needs, held by no one yet; returns the manifest and the
+    address a namespace configures (None for an Elastic IP: it is public)."""
+    if mode == "secondary-ip":
+        return manifest(f"mode: secondary-ip\nip: {lab.net}.120"), f"{lab.net}.120"
+    if mode == "overlay-ip":
+        lab.sim.seed({"route_tables": {RTB1: {"vpc": VPC}}})
+        return manifest(f"mode: overlay-ip\nip: {OVL_REL}\nroute_tables: [{RTB1}]"), OVL_REL
+    if mode == "eni":
+        lab.sim.seed({"network_interfaces": {ENI_F: {
+            "subnet": SUBNET, "private_ip": f"{lab.net}.52", "mac": "0e:00:00:00:ff:02"}}})
+        return manifest(f"mode: eni\neni: {ENI_F}\ndevice_index: 1"), f"{lab.net}.52"
+    lab.sim.seed({"elastic_ips": {EIP: {"public_ip": "203.0.113.27"}}})
+    return manifest(f"mode: elastic-ip\nallocation: {EIP}"), None
+
+
+def holder(lab, mode, ip):
+    """The instance EC2 (the sim's state) gives the address to, or None."""
+    net = lab.sim.state()["network"]
+    nis = net["network_interfaces"]
+    if mode == "secondary-ip":
+        return next((e["primary_of"] for e in nis.values() if ip in e["secondary"]), None)
+    if mode == "overlay-ip":
+        route = next((x for x in net["route_tables"][RTB1]["Routes"]
+                      if x["DestinationCidrBlock"] == f"{ip}/32"), {})
+        return nis.get(route.get("NetworkInterfaceId"), {}).get("primary_of")
+    if mode == "eni":
+        att = nis[ENI_F]["attachment"]
+        return att["instance"] if att and att["state"] == "attached" else None
+    return net["elastic_ips"][EIP].get("InstanceId")
+
+
+def configured(lab, machine, ip):
+    """Is IP on any interface of machine's namespace?"""
+    return f" inet {ip}/" in lab.ip(machine, "-4", "-o", "addr", "show")
+
+
+def last_seq(lab):
+    return lab.sim.requests()[-1]["seq"]
+
+
+def address_step(r):
+    rel = r.status["release"]
+    return rel, next(s for s in rel["steps"] if s["name"] == "address")
+
+
+def world(lab, machine):
+    """What a release could change: EC2's network state and the namespace's addresses."""
+    return lab.sim.state()["network"], lab.ip(machine, "-4", "-o", "addr", "show")
+
+
+@pytest.mark.parametrize("mode", RELEASE_MODES)
+def test_release_gives_the_address_up_and_the_next_instance_takes_it(lab, mode):
+    """A planned stop: this machine stops answering on the address at once, EC2
+    keeps it (secondary, overlay, Elastic IP) or lets the ENI go (eni), and the
+    next instance's run takes it over cleanly."""
+    man, ip = release_setup(lab, mode)
+    r = lab.haboot(lab.a, man)
+    assert r.returncode == 0, r.stderr
+    assert holder(lab, mode, ip) == A
+    if ip:
+        assert configured(lab, lab.a, ip)
+    eip_before = lab.sim.state()["network"]["elastic_ips"].get(EIP)
+    seq = last_seq(lab)
+    r = lab.haboot(lab.a, man, "--reason", "test", cmd="release")
+    assert r.returncode == 0, r.stderr
+    rel, st = address_step(r)
+    assert rel["state"] == "released" and st["state"] == "ok", rel
+    muts = lab.mutations(since=seq)
+    if mode == "eni":
+        # Detached normally (never forced), and the interface left the guest.
+        assert [m["action"] for m in muts] == ["DetachNetworkInterface"], muts
+        assert muts[0]["params"].get("Force") in (None, "false"), muts
+        assert holder(lab, mode, ip) is None
+        assert enis(lab)[ENI_F]["attachment"] is None
+        assert "eth1" not in lab.ip(lab.a, "-o", "link", "show")
+    else:
+        # Nothing asked of EC2: it keeps routing here until the next owner takes it.
+        assert muts == [], muts
+        assert holder(lab, mode, ip) == A
+    if mode == "elastic-ip":
+        assert lab.sim.state()["network"]["elastic_ips"][EIP] == eip_before
+        assert "left associated" in st["message"], st
+    if ip:
+        assert not configured(lab, lab.a, ip), lab.ip(lab.a, "-4", "addr")
+    # The next owner.
+    seq = last_seq(lab)
+    r = lab.haboot(lab.b, man)
+    assert r.returncode == 0, r.stderr
+    assert holder(lab, mode, ip) == B
+    if ip:
+        assert configured(lab, lab.b, ip) and not configured(lab, lab.a, ip)
+    if mode == "eni":
+        # Released cleanly: B only attaches, no detach (forced or not) of A's.
+        assert [m["action"] for m in lab.mutations(since=seq)] == ["AttachNetworkInterface"]
+    if mode == "elastic-ip":
+        eip = lab.sim.state()["network"]["elastic_ips"][EIP]
+        assert eip["NetworkInterfaceId"] == primary(lab, B)["id"], eip
+        assert eip["PrivateIpAddress"] == f"{lab.net}.12", eip
+
+
+@pytest.mark.parametrize("mode", RELEASE_MODES)
+def test_release_again_changes_nothing(lab, mode):
+    """Run twice, a release exits 0 and changes nothing the second time; so does
+    the address's own release run again (a release taken up again after a later
+    step stopped it runs every step once more)."""
+    man, ip = release_setup(lab, mode)
+    assert lab.haboot(lab.a, man).returncode == 0
+    status = Path(lab.tmp) / "a" / "status.json"
+    as_run = status.read_text()
+    r = lab.haboot(lab.a, man, cmd="release")
+    assert r.returncode == 0, r.stderr
+    before, seq = world(lab, lab.a), last_seq(lab)
+    r = lab.haboot(lab.a, man, cmd="release")
+    assert r.returncode == 0, r.stderr
+    assert "already released" in r.stderr, r.stderr
+    assert lab.mutations(since=seq) == [] and world(lab, lab.a) == before
+    # The address step itself again, on an address already given up: the status
+    # file as run left it, so the release engine runs every step anew.
+    status.write_text(as_run)
+    r = lab.haboot(lab.a, man, cmd="release")
+    assert r.returncode == 0, r.stderr
+    rel, st = address_step(r)
+    assert rel["state"] == "released" and st["state"] == "ok", rel
+    assert lab.mutations(since=seq) == [] and world(lab, lab.a) == before
+    if mode == "eni":
+        assert "not attached here" in st["message"], st
+
+
+@pytest.mark.parametrize("mode", RELEASE_MODES)
+def test_release_after_another_instance_took_it_does_not_take_it_back(lab, mode):
+    """B took the service (and the address) over while A still ran; A's release
+    then leaves EC2 alone (no taking back, no detaching B's ENI), stops A answering
+    on the address, and finishes without an error."""
+    man, ip = release_setup(lab, mode)
+    assert lab.haboot(lab.a, man).returncode == 0
+    r = lab.haboot(lab.b, man)
+    assert r.returncode == 0, r.stderr
+    assert holder(lab, mode, ip) == B
+    if ip and mode != "eni":
+        assert configured(lab, lab.a, ip)  # EC2 moved it; A's interface still has it
+    b_eni = enis(lab)[ENI_F]["attachment"] if mode == "eni" else None
+    seq = last_seq(lab)
+    r = lab.haboot(lab.a, man, cmd="release")
+    assert r.returncode == 0, r.stderr
+    rel, st = address_step(r)
+    assert rel["state"] == "released" and st["state"] == "ok", rel
+    assert lab.mutations(since=seq) == []
+    assert holder(lab, mode, ip) == B
+    if ip:
+        assert configured(lab, lab.b, ip) and not configured(lab, lab.a, ip)
+    if mode == "eni":
+        assert enis(lab)[ENI_F]["attachment"] == b_eni
+        assert "not attached here" in st["message"], st
+
+
+def test_release_removes_the_address_without_asking_imds_or_ec2(lab):
+    """Giving the address up locally needs neither the metadata service nor EC2:
+    a release while they do not answer still stops this machine answering on
+    it (and goes on to the steps that hand the volume over)."""
+    vip = f"{lab.net}.121"
+    man = manifest(f"mode: secondary-ip\nip: {vip}")  # the prefix comes from the subnet
+    assert lab.haboot(lab.a, man).returncode == 0
+    assert f"inet {vip}/24" in lab.ip(lab.a, "-4", "addr", "show", "dev", "eth0")
+    lab.sim.fault("imds", "5xx", action="*/network/interfaces/*", seconds=600, status=503)
+    lab.sim.fault("imds", "5xx", action="*/meta-data/mac", seconds=600, status=503)
+    lab.sim.fault("ec2", "5xx", action="DescribeNetworkInterfaces", seconds=600, status=503)
+    r = lab.haboot(lab.a, man, cmd="release", timeout=180)
+    assert r.returncode == 0, r.stderr
+    rel, st = address_step(r)
+    assert rel["state"] == "released" and st["state"] == "ok", rel
+    assert not configured(lab, lab.a, vip), lab.ip(lab.a, "-4", "addr")
 
 
 # ---- permissions -----------------------------------------------------------------------------
