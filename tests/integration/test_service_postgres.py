@@ -437,6 +437,10 @@ def test_release_stops_postgres_cleanly_and_the_next_run_needs_no_recovery(pg_la
     log = lab.log_since(offset)
     assert "database system was shut down at" in log, log
     assert "not properly shut down" not in log and "automatic recovery" not in log, log
+    # status now tells the service is up here again, not released.
+    st = lab.haboot("status")
+    assert st.returncode == 0, st.stdout + st.stderr
+    assert not re.search(r"release\s+released", st.stdout), st.stdout
 
 
 def _assert_release_held(lab, r, pid):
