@@ -472,6 +472,9 @@ def test_a_stop_command_that_fails_holds_the_release_and_the_volume(pg_lab):
     assert lab.psql("create table t (v int); insert into t values (5)").returncode == 0
     r = lab.haboot("release", "--reason", "maintenance")
     _assert_release_held(lab, r, pid)
+    # The record says why it did not stop: the stop command's own failure.
+    assert "stop command `/bin/false` exited with status 1" in \
+        rel_step(lab.release_report(), "service")["message"]
     # PostgreSQL serves on, untouched.
     assert lab.psql("select v from t").stdout.strip() == "5"
     # With a stop that works, the release is run again and finishes.
