@@ -273,6 +273,8 @@ class PgReleaseLab(ReleaseLab):
         os.chown(self.sock, pg.pw_uid, pg.pw_gid)
         self.stop = stop
         super().__init__(tmp, sim, unmount_wait=unmount_wait)
+        os.unlink(self.manifest)  # ReleaseLab's NFS manifest: this lab writes its own
+        self.manifest = os.path.join(tmp, "db.yaml")
         self.mnt = os.path.join(tmp, "mnt", "pg")
         self.data = f"{self.mnt}/pgdata"
         self.set_stop(stop)
