@@ -523,7 +523,7 @@ stop_command(struct hb_ctx *ctx, struct svc_run *r, bool force, char *done, size
 	struct svc_cfg *s = r->s;
 	struct svc_proc p;
 	long long limit = s->stop_timeout_ms, t0 = mono_ms();
-	char t[32], why[400], *who = NULL;
+	char t[32], why[400], *who = NULL, *stop_err = NULL;
 	int rc = -1;
 
 	if (ctx_time_left(ctx) < limit)
@@ -539,9 +539,12 @@ stop_command(struct hb_ctx *ctx, struct svc_run *r, bool force, char *done, size
 		goto out;
 	}
 	if (s->stop != NULL) {
-		if (run_cmd(ctx, r, s->stop, "stop command", limit, false) < 0 && !force &&
-		    p.pid == 0)
-			goto out;
+		if (run_cmd(ctx, r, s->stop, "stop command", limit, false) < 0) {
+			if (!force && p.pid == 0)
+				goto out;
+			/* The process may go anyway; if it does not, this is why. */
+			stop_err = xstrdup(ctx->message);
+		}
 		if (p.pid == 0 && !force && !wait_silent(r, limit - (mono_ms() - t0))) {
 			ctx_fail(ctx, "%s still answers %s after its stop command: %s; the volume "
 			    "stays mounted", what(s), t, r->ready);
@@ -563,8 +566,9 @@ stop_command(struct hb_ctx *ctx, struct svc_run *r, bool force, char *done, size
 	}
 	if (p.pid > 0 && !svc_proc_wait_gone(&p, limit - (mono_ms() - t0))) {
 		if (!force) {
-			ctx_fail(ctx, "%s still runs %s after it was asked to stop: the volume stays "
-			    "mounted; stop it by hand (kill %d) and release again", who, t,
+			ctx_fail(ctx, "%s still runs %s after it was asked to stop%s%s%s: the "
+			    "volume stays mounted; stop it by hand (kill %d) and release again", who,
+			    t, stop_err ? " (" : "", stop_err ? stop_err : "", stop_err ? ")" : "",
 			    (int)p.pid);
 			goto out;
 		}
@@ -577,6 +581,7 @@ stop_command(struct hb_ctx *ctx, struct svc_run *r, bool force, char *done, size
 	rc = 0;
 out:
 	free(who);
+	free(stop_err);
 	return rc;
 }
 

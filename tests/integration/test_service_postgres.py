@@ -9,22 +9,33 @@ readiness timeout, and a service that dies under `haboot watch` (restarted,
 then, when it dies again past the budget, the watcher gives up and the sim
 records SetInstanceHealth Unhealthy).
 
+Then `haboot release` (releaselab's instance: the sim, the volume attached
+and detached for real): PostgreSQL is stopped cleanly before the unmount and
+the next run needs no crash recovery; a PostgreSQL that will not stop fails
+the release at service and leaves the filesystem mounted and the volume
+attached (DESIGN.md 6).
+
 Needs root, util-linux, e2fsprogs, PostgreSQL (postgresql package) and its
 postgres user.
 """
 import json
 import os
 import pwd
+import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
 
+import blockns
 import pgfixture
 from hbrun import INSTANCE, METADATA, mutating_route53
 from nfsfixture import HABOOT, HB_ENV, haboot, module_status
-from pgfixture import SIGNATURE, pid_alive, wait_for
+from pgfixture import SIGNATURE, flow, pid_alive, wait_for
+from releaselab import A as RA, VOL as RVOL, ReleaseLab, iso
 from simfixture import shared_sim
 
 pytestmark = [
@@ -228,3 +239,286 @@ def test_watch_restarts_a_dead_postgres_then_gives_up(world, sim):
     assert "repairing after 1 failed check" in out, out
     assert "restarted " + w.bin + "/postgres" in out, out
     assert "giving up: service" in out, out
+
+
+# ---- release: the service stops cleanly before its volume is handed over ----
+#
+# releaselab's instance (the sim as AWS, blockns's namespace, the loop device
+# as the EBS volume) serving PostgreSQL instead of NFS: volume, filesystem and
+# service.  The evidence: the status file's release record, the sim's
+# attachments, the namespace's mounts, and the disk itself read with debugfs
+# after the release (pg_control's cluster state, PostgreSQL's own words for
+# "stopped cleanly").
+
+
+class PgReleaseLab(ReleaseLab):
+    """ReleaseLab serving PostgreSQL.  tmp is a 0755 directory in /tmp (the
+    postgres user must reach the mountpoint, socket, log and pid file)."""
+
+    service_pid = pgfixture.World.service_pid
+    postgres_pids = pgfixture.World.postgres_pids
+    psql = pgfixture.World.psql
+
+    def __init__(self, sim, stop="pg_ctl", unmount_wait="30s"):
+        tmp = tempfile.mkdtemp(prefix="haboot-pgrel-", dir="/tmp")
+        os.chmod(tmp, 0o755)
+        self.base = tmp
+        self.bin = pgfixture.pg_bin()
+        self.port = pgfixture.free_port()
+        self.sock = f"{tmp}/sock"
+        self.log = f"{tmp}/postgres.log"
+        self.pidfile = f"{tmp}/svc/service.pid"
+        os.makedirs(self.sock)
+        pg = pwd.getpwnam("postgres")
+        os.chown(self.sock, pg.pw_uid, pg.pw_gid)
+        self.stop = stop
+        super().__init__(tmp, sim, unmount_wait=unmount_wait)
+        os.unlink(self.manifest)  # ReleaseLab's NFS manifest: this lab writes its own
+        self.manifest = os.path.join(tmp, "db.yaml")
+        self.mnt = os.path.join(tmp, "mnt", "pg")
+        self.data = f"{self.mnt}/pgdata"
+        self.set_stop(stop)
+        # A machine's /dev as postgres (not root) needs it: blockns makes the
+        # nodes under root's umask.
+        for name in blockns.CHAR_DEVS:
+            os.chmod(self.a.path(f"/dev/{name}"), 0o666)
+        os.chmod(self.a.path("/dev/shm"), 0o1777)
+
+    def set_stop(self, stop):
+        """Rewrites the manifest with another service stop: {...}, "pg_ctl"
+        (pg_ctl stop -m fast) or None (no stop: SIGTERM, 90 s)."""
+        self.stop = stop
+        with open(self.manifest, "w") as f:
+            f.write(self.manifest_text(None, None, None))
+
+    def manifest_text(self, unmount_wait, release, watch):
+        if unmount_wait is not None:
+            self.unmount_wait = unmount_wait
+        b, data = self.bin, f"{self.mnt}/pgdata"
+        cmd = [f"{b}/postgres", "-D", data, "-p", str(self.port), "-k", self.sock,
+               "-c", "listen_addresses=127.0.0.1"]
+        ready = [f"{b}/psql", "-h", self.sock, "-p", str(self.port), "-U", "postgres",
+                 "-d", "postgres", "-Atc", "select 1"]
+        stop = self.pg_stop(data) if self.stop == "pg_ctl" else self.stop
+        stop = "" if stop is None else \
+            "      stop: {" + ", ".join(f"{k}: {flow(v)}" for k, v in stop.items()) + "}\n"
+        return ("version: 1\nname: db\non_failure: halt\nmodules:\n"
+                f"  - volume: {{id: {RVOL}, device: /dev/sdf, timeout: 20s}}\n"
+                f"  - filesystem: {{mountpoint: {self.mnt}, type: ext4, format: if-blank, "
+                f"signature: {SIGNATURE}, unmount_wait: {self.unmount_wait}}}\n"
+                "  - service:\n"
+                f"      command: {flow(cmd)}\n"
+                "      user: postgres\n"
+                "      environment: {LANG: C.UTF-8, PGTZ: UTC}\n"
+                f"      log: {self.log}\n"
+                f"      pidfile: {self.pidfile}\n"
+                f"      init: {flow([f'{b}/initdb', '-D', data, '--auth=trust', '-U', 'postgres'])}\n"
+                f"      data: {{path: {data}}}\n"
+                f"{stop}"
+                f"      ready: {{command: {flow(ready)}, timeout: 90s}}\n")
+
+    def pg_stop(self, data):
+        return {"command": [f"{self.bin}/pg_ctl", "-D", data, "stop", "-m", "fast"],
+                "timeout": "60s"}
+
+    def cluster_state(self):
+        """pg_control's "Database cluster state", read from the disk itself."""
+        ctl = os.path.join(self.base, "ctl")
+        os.makedirs(f"{ctl}/global", exist_ok=True)
+        out = f"{ctl}/global/pg_control"
+        if os.path.exists(out):
+            os.unlink(out)
+        rel = self.data[len(self.mnt):]
+        subprocess.run(["debugfs", "-R", f"dump {rel}/global/pg_control {out}", self.disk],
+                       capture_output=True, check=True)
+        r = subprocess.run([f"{self.bin}/pg_controldata", "-D", ctl], capture_output=True,
+                           text=True, env=dict(os.environ, LANG="C", LC_ALL="C"))
+        assert r.returncode == 0, r.stderr
+        return next(x.split(":", 1)[1].strip() for x in r.stdout.splitlines()
+                    if x.startswith("Database cluster state:"))
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log)
+        except OSError:
+            return 0
+
+    def log_since(self, offset):
+        with open(self.log, errors="replace") as f:
+            f.seek(offset)
+            return f.read()
+
+    def close(self):
+        for pid in self.postgres_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + 10
+        while any(pid_alive(p) for p in self.postgres_pids()) and time.monotonic() < end:
+            time.sleep(0.1)
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _release_missing():
+    return [t for t in ("debugfs", "dumpe2fs") if shutil.which(t) is None]
+
+
+@pytest.fixture
+def pg_lab(tmp_path_factory):
+    if _release_missing():
+        pytest.skip(f"needs {', '.join(_release_missing())}")
+    sim = shared_sim(tmp_path_factory)
+    labs = []
+
+    def make(**kw):
+        lab = PgReleaseLab(sim, **kw)
+        labs.append(lab)
+        return lab
+    try:
+        yield make
+    finally:
+        for lab in labs:
+            lab.close()
+        sim.client.reset()
+
+
+def rel_step(rel, name):
+    return next(s for s in rel["steps"] if s["name"] == name)
+
+
+def test_release_stops_postgres_cleanly_and_the_next_run_needs_no_recovery(pg_lab):
+    lab = pg_lab()
+    lab.run()
+    assert lab.attachments() == [(RA, "attached")]
+    pid = lab.service_pid()
+    assert pid and pid_alive(pid)
+    q = lab.psql("create table t (v int); insert into t values (1), (2), (3); "
+                 "select count(*) from t")
+    assert q.returncode == 0 and q.stdout.split()[-1] == "3", q.stderr
+
+    r = lab.haboot("release", "--reason", "maintenance")
+    assert r.returncode == 0, r.stderr
+    rel = lab.release_report()
+    assert rel["state"] == "released" and rel.get("stopped_at") is None, rel
+    assert [s["name"] for s in rel["steps"]] == ["service", "filesystem", "volume"]
+    assert all(s["state"] == "ok" for s in rel["steps"]), rel
+    assert "stopped " + lab.bin + "/postgres with its stop command" in \
+        rel_step(rel, "service")["message"], rel
+    # The service was stopped before the unmount began.
+    svc, fs = rel_step(rel, "service"), rel_step(rel, "filesystem")
+    assert iso(svc["start"]) + svc["duration_ms"] / 1000 <= iso(fs["start"]) + 0.01
+    # PostgreSQL is gone, and it went cleanly: its control file on the disk
+    # says so (a killed server leaves "in production").
+    assert not [p for p in lab.postgres_pids() if pid_alive(p)]
+    assert lab.cluster_state() == "shut down"
+    # The filesystem is unmounted (journal empty), the volume detached normally.
+    assert not lab.mounted()
+    assert not lab.needs_recovery()
+    assert lab.attachments() == [] and lab.c.volume(RVOL)["state"] == "available"
+    [detach] = lab.calls("ec2", "DetachVolume")
+    assert detach["params"].get("Force") is None
+    assert lab.generation()["released"]["instance"] == RA
+    st = lab.haboot("status")
+    assert st.returncode == 1, st.stdout + st.stderr
+    assert re.search(r"release\s+released", st.stdout), st.stdout
+
+    # The next run (the same instance coming back, as the next one would):
+    # the volume is attached again, PostgreSQL starts on it without crash
+    # recovery, and the rows are there.
+    offset = lab.log_size()
+    r = lab.haboot("run")
+    assert r.returncode == 0, r.stderr
+    assert lab.attachments() == [(RA, "attached")] and lab.mounted()
+    assert "running init" not in r.stderr
+    assert lab.psql("select string_agg(v::text, ',' order by v) from t").stdout.strip() \
+        == "1,2,3"
+    log = lab.log_since(offset)
+    assert "database system was shut down at" in log, log
+    assert "not properly shut down" not in log and "automatic recovery" not in log, log
+    # status now tells the service is up here again, not released.
+    st = lab.haboot("status")
+    assert st.returncode == 0, st.stdout + st.stderr
+    assert not re.search(r"release\s+released", st.stdout), st.stdout
+
+
+def _assert_release_held(lab, r, pid):
+    """The release failed at service, said so naming it, and left everything
+    as it was: postgres running, the filesystem mounted, the volume attached."""
+    assert r.returncode != 0, r.stderr
+    rel = lab.release_report()
+    assert rel["state"] == "failed" and rel["stopped_at"] == "service", rel
+    svc = rel_step(rel, "service")
+    assert svc["state"] == "failed"
+    assert f"{lab.bin}/postgres (pid {pid})" in svc["message"], svc
+    assert "the volume stays mounted" in svc["message"], svc
+    assert "release stopped at service" in r.stderr, r.stderr
+    assert f"{lab.bin}/postgres (pid {pid})" in r.stderr, r.stderr
+    assert [rel_step(rel, n)["state"] for n in ("filesystem", "volume")] == \
+        ["skipped", "skipped"], rel
+    assert pid_alive(pid)
+    assert lab.mounted() and lab.attachments() == [(RA, "attached")]
+    assert lab.calls("ec2", "DetachVolume") == []
+    assert "released" not in (lab.generation() or {})
+
+
+def test_a_stop_command_that_fails_holds_the_release_and_the_volume(pg_lab):
+    # PostgreSQL would not stop within any timeout here: 3s keeps the test short.
+    # unmount_wait matters only if the service guard let the release go on.
+    lab = pg_lab(stop={"command": ["/bin/false"], "timeout": "3s"}, unmount_wait="2s")
+    lab.run()
+    pid = lab.service_pid()
+    assert lab.psql("create table t (v int); insert into t values (5)").returncode == 0
+    r = lab.haboot("release", "--reason", "maintenance")
+    _assert_release_held(lab, r, pid)
+    # The record says why it did not stop: the stop command's own failure.
+    assert "stop command `/bin/false` exited with status 1" in \
+        rel_step(lab.release_report(), "service")["message"]
+    # PostgreSQL serves on, untouched.
+    assert lab.psql("select v from t").stdout.strip() == "5"
+    # With a stop that works, the release is run again and finishes.
+    lab.set_stop("pg_ctl")
+    r = lab.haboot("release")
+    assert r.returncode == 0, r.stderr
+    rel = lab.release_report()
+    assert rel["state"] == "released" and \
+        "resuming a release that stopped at service" in rel["reason"], rel
+    assert not pid_alive(pid) and not lab.mounted() and lab.attachments() == []
+    assert lab.cluster_state() == "shut down"
+
+
+def test_a_postgres_that_ignores_sigterm_past_the_timeout_holds_the_volume(pg_lab):
+    # No stop command: haboot sends SIGTERM, PostgreSQL's "smart" shutdown,
+    # which waits for every session to end.  A client keeps its session open,
+    # so PostgreSQL runs on past the stop timeout.
+    lab = pg_lab(stop={"timeout": "3s"}, unmount_wait="2s")
+    lab.run()
+    pid = lab.service_pid()
+    env = dict(os.environ, PGCONNECT_TIMEOUT="30")
+    client = subprocess.Popen([f"{lab.bin}/psql", "-h", lab.sock, "-p", str(lab.port), "-U",
+                               "postgres", "-d", "postgres", "-At"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        client.stdin.write("select 'connected';\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "connected"
+        r = lab.haboot("release", "--reason", "maintenance")
+        _assert_release_held(lab, r, pid)
+        assert "after it was asked to stop" in rel_step(lab.release_report(),
+                                                        "service")["message"]
+    finally:
+        # The session ends: the smart shutdown haboot asked for completes.
+        client.stdin.close()
+        client.wait(timeout=30)
+        client.stdout.close()
+    wait_for(lambda: not pid_alive(pid), 60, "postgres to finish its shutdown")
+    assert lab.mounted() and lab.attachments() == [(RA, "attached")]
+    r = lab.haboot("release")
+    assert r.returncode == 0, r.stderr
+    rel = lab.release_report()
+    assert rel["state"] == "released", rel
+    assert not lab.mounted() and lab.attachments() == []
+    assert lab.cluster_state() == "shut down"

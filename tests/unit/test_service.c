@@ -240,6 +240,30 @@ test_release_fails_when_the_service_will_not_stop(void **state)
 	teardown(&f);
 }
 
+/* A stop command that fails and a process that stays: the release fails,
+ * and its message carries the stop command's own failure, the cause. */
+static void
+test_release_names_a_failed_stop_command(void **state)
+{
+	struct fixture f;
+	pid_t pid;
+	(void)state;
+
+	setup(&f, "      command: [sh, -c, \"touch %s/ready; exec sleep 300\"]\n"
+	    "      stop: {command: [sh, -c, \"echo refused >&2; exit 3\"], timeout: 1s}\n"
+	    "      ready: {command: [test, -e, %s/ready]}\n");
+	assert_int_equal(f.mod->apply(&f.ctx, f.cfg), 0);
+	pid = pidfile_pid(&f);
+	fresh(&f);
+	assert_int_equal(f.mod->release(&f.ctx, f.cfg), -1);
+	assert_non_null(strstr(f.ctx.message, "still runs 1s after it was asked to stop"));
+	assert_non_null(strstr(f.ctx.message, "exited with status 3"));
+	assert_non_null(strstr(f.ctx.message, "refused"));
+	assert_non_null(strstr(f.ctx.message, "the volume stays mounted"));
+	assert_true(alive(pid));
+	teardown(&f);
+}
+
 static void
 test_release_with_a_stop_command(void **state)
 {
@@ -439,6 +463,7 @@ main(void)
 		cmocka_unit_test(test_start_check_repair_release),
 		cmocka_unit_test(test_release_fails_when_the_service_will_not_stop),
 		cmocka_unit_test(test_release_with_a_stop_command),
+		cmocka_unit_test(test_release_names_a_failed_stop_command),
 		cmocka_unit_test(test_release_refuses_a_service_it_cannot_find),
 		cmocka_unit_test(test_never_started_on_an_unproven_volume),
 		cmocka_unit_test(test_a_command_that_daemonizes),
