@@ -793,8 +793,10 @@ record_generation(struct hb_ctx *ctx, struct fs_run *r)
 
 	if (gen_read(ctx, path, &g) < 0)
 		goto out;
-	if (g.instance != NULL && strcmp(g.instance, me) == 0) {
-		/* Converged: this instance already holds the volume. */
+	/* Converged: this instance already holds the volume.  One it released and
+	 * takes back is a takeover like any other: its record must lose the
+	 * release mark, or a later crash here would pass for a planned handoff. */
+	if (g.instance != NULL && strcmp(g.instance, me) == 0 && g.released_by == NULL) {
 		log_info(ctx->module, "%s: generation %lld, held by this instance (%s) since %s; "
 		    "previous holder %s", r->vol, g.counter, me, g.time ? g.time : "?",
 		    g.previous ? g.previous : "none");
@@ -1309,7 +1311,8 @@ fs_plan(struct hb_ctx *ctx, void *p)
 		/* Mounted: the record can be read now. */
 		if (gen_read(ctx, gen, &g) < 0)
 			goto out;
-		if (g.instance != NULL && me != NULL && strcmp(g.instance, me) == 0) {
+		if (g.instance != NULL && me != NULL && strcmp(g.instance, me) == 0 &&
+		    g.released_by == NULL) {
 			eff_describe(e, EK_NOTE, "generation %lld is held by %s already: not bumped",
 			    g.counter, me);
 			gen_clear(&g);

@@ -439,6 +439,11 @@ def test_release_stops_postgres_cleanly_and_the_next_run_needs_no_recovery(pg_la
     log = lab.log_since(offset)
     assert "database system was shut down at" in log, log
     assert "not properly shut down" not in log and "automatic recovery" not in log, log
+    # Taking back a volume it released is a takeover: a new generation whose
+    # record has lost the release mark (a crash now must not look planned).
+    gen = lab.generation()
+    assert gen["counter"] == 2 and gen["instance"] == RA and "released" not in gen, gen
+    assert gen["handoff"] == "planned", gen
     # status now tells the service is up here again, not released.
     st = lab.haboot("status")
     assert st.returncode == 0, st.stdout + st.stderr
