@@ -22,10 +22,11 @@ as /dev/xvdf in the attached instance's mount namespace; detach removes it),
 wrapped to log when each run ended: the moment EC2's state flipped, which the
 timeline needs.
 
-An instance dies (crash()) the way a machine does: its filesystem is shut
-down without flushing the journal (the ext4 shutdown ioctl through xfs_io: a
-power cut, nothing not yet on disk gets there), every process in its
-namespaces is SIGKILLed, its link is removed.  The loop device stays; the
+An instance dies (crash()) the way a machine does: its link is removed
+first (clients get silence, not resets), its filesystem is shut down without
+flushing the journal (the ext4 shutdown ioctl through xfs_io: a power cut,
+nothing not yet on disk gets there), every process in its namespaces is
+SIGKILLed.  The loop device stays; the
 next instance mounts the same block device, and its fsck replays the journal.
 
 Links and the image carry the pytest PID, so what a killed drill left is
@@ -419,8 +420,13 @@ class Instance(Machine):
             return ""
 
     def crash(self, cut_link=True):
-        """The machine stops dead: disk writes stop, processes die, the link goes."""
+        """The machine stops dead: the link goes, disk writes stop, processes die.
+        The link goes first: a machine that loses power sends nothing more, not
+        even the resets its dying sockets would send, so clients see silence
+        and must time out, as they do on EC2."""
         t = time.time()
+        if cut_link:
+            self.cut()
         if self.mounted():
             # Power cut for the disk: no journal flush, no unmount.
             sh(self.argv(["xfs_io", "-x", "-c", "shutdown", self.lab.mount]))
@@ -428,8 +434,6 @@ class Instance(Machine):
         self.holder.wait()
         # The hook must not look for this machine's /dev any more.
         self.spec.unlink(missing_ok=True)
-        if cut_link:
-            self.cut()
         return t
 
 
@@ -744,7 +748,7 @@ class Lab:
     def kill(self, inst):
         """inst dies without warning; EC2 learns it is gone (terminated) at once."""
         t = inst.crash()
-        self.timeline.mark(inst.tag, "dies: disk frozen, processes killed, link cut", t)
+        self.timeline.mark(inst.tag, "dies: link cut, disk frozen, processes killed", t)
         self.released(inst)
         self.sim.set_instance_state(inst.iid, "terminated")
         self.timeline.mark("ec2", f"{inst.iid} terminated; its volumes detach in "

@@ -146,7 +146,7 @@ def test_zone_lost_b_restores_the_newest_snapshot_in_its_zone(lab, tmp_path):
     # Zone a is lost: A stops dead, its link is gone; EC2 still says running,
     # the volume still attached to it, in us-west-2a.
     t_loss = lab.a.crash()
-    tl.mark("a", "zone us-west-2a lost: A dies (disk frozen, processes killed, link cut)",
+    tl.mark("a", "zone us-west-2a lost: A dies (link cut, disk frozen, processes killed)",
             t_loss)
     lab.released(lab.a)
     assert lab.sim.instance(A)["state"] == "running"
