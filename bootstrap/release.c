@@ -20,6 +20,7 @@
 #include "aws/imds.h"
 #include "backoff.h"
 #include "iam.h"
+#include "jsonkit.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "module.h"
@@ -69,34 +70,6 @@ struct releaser {
 };
 
 /* ---- the status file ------------------------------------------------------- */
-
-static json_object *
-jtime(long long wall)
-{
-	char ts[40];
-
-	if (wall == 0)
-		return NULL;
-	fmt_iso8601(wall, true, ts, sizeof(ts));
-	return json_object_new_string(ts);
-}
-
-static json_object *
-jstr(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-static const char *
-jget(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (o != NULL && json_object_object_get_ex(o, key, &v) &&
-	    json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
 
 /* The status file a release reads and writes: the one given, else where run
  * keeps it (status.h), a link followed to the file, so the link survives the
@@ -153,27 +126,27 @@ save(struct releaser *R)
 	rel = json_object_new_object();
 	steps = json_object_new_array();
 	json_object_object_add(rel, "state", json_object_new_string(R->state));
-	json_object_object_add(rel, "reason", jstr(R->reason));
+	json_object_object_add(rel, "reason", jk_str(R->reason));
 	json_object_object_add(rel, "trigger", json_object_new_string(trigger_name(R->o->trigger)));
 	json_object_object_add(rel, "pid", json_object_new_int64(getpid()));
-	json_object_object_add(rel, "started", jtime(R->started));
-	json_object_object_add(rel, "deadline", jtime(R->deadline));
-	json_object_object_add(rel, "finished", jtime(R->finished));
+	json_object_object_add(rel, "started", jk_time(R->started));
+	json_object_object_add(rel, "deadline", jk_time(R->deadline));
+	json_object_object_add(rel, "finished", jk_time(R->finished));
 	json_object_object_add(rel, "duration_ms",
 	    R->finished ? json_object_new_int64(R->finished - R->started) : NULL);
-	json_object_object_add(rel, "stopped_at", jstr(R->stopped_at));
-	json_object_object_add(rel, "why", jstr(R->why));
-	json_object_object_add(rel, "lifecycle_hook", jstr(R->hook));
-	json_object_object_add(rel, "failure_policy", jstr(R->policy));
+	json_object_object_add(rel, "stopped_at", jk_str(R->stopped_at));
+	json_object_object_add(rel, "why", jk_str(R->why));
+	json_object_object_add(rel, "lifecycle_hook", jk_str(R->hook));
+	json_object_object_add(rel, "failure_policy", jk_str(R->policy));
 	for (size_t i = 0; i < R->nsteps; i++) {
 		const struct step *s = &R->steps[i];
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "name", json_object_new_string(s->mm->mod->name));
 		json_object_object_add(o, "state", json_object_new_string(step_names[s->state]));
-		json_object_object_add(o, "start", jtime(s->start));
+		json_object_object_add(o, "start", jk_time(s->start));
 		json_object_object_add(o, "duration_ms", json_object_new_int64(s->duration_ms));
-		json_object_object_add(o, "message", jstr(s->message));
+		json_object_object_add(o, "message", jk_str(s->message));
 		json_object_array_add(steps, o);
 	}
 	json_object_object_add(rel, "steps", steps);
@@ -622,11 +595,11 @@ release_run(const struct manifest *m, struct hb_ctx *ctx, const struct release_o
 		goto out;
 	find_hook(&R);
 	prev = recorded_release(R.path);
-	pstate = jget(prev, "state");
+	pstate = jk_get_str(prev, "state");
 	if (pstate != NULL && strcmp(pstate, "released") == 0) {
 		log_info("release", "%s was already released here (%s, at %s): nothing to do",
-		    m->name, jget(prev, "reason") ? jget(prev, "reason") : "?",
-		    jget(prev, "finished") ? jget(prev, "finished") : "?");
+		    m->name, jk_get_str(prev, "reason") ? jk_get_str(prev, "reason") : "?",
+		    jk_get_str(prev, "finished") ? jk_get_str(prev, "finished") : "?");
 		json_object_put(prev);
 		R.started = wall_ms();
 		answer_hook(&R, true);
@@ -637,7 +610,7 @@ release_run(const struct manifest *m, struct hb_ctx *ctx, const struct release_o
 	}
 	if (pstate != NULL && strcmp(pstate, "failed") == 0)
 		R.reason = xasprintf("%s (resuming a release that stopped at %s)", o->reason,
-		    jget(prev, "stopped_at") ? jget(prev, "stopped_at") : "?");
+		    jk_get_str(prev, "stopped_at") ? jk_get_str(prev, "stopped_at") : "?");
 	else if (pstate != NULL)
 		R.reason = xasprintf("%s (resuming a release that was interrupted)", o->reason);
 	else
@@ -796,10 +769,10 @@ release_listen(struct release_listener *L)
 		return true;
 	/* A release made by another process (haboot release, at shutdown). */
 	rel = recorded_release(L->status_path);
-	if ((state = jget(rel, "state")) != NULL) {
+	if ((state = jk_get_str(rel, "state")) != NULL) {
 		log_info("watch", "%s is %s here (%s): the watcher stops, there is nothing left "
-		    "to keep healthy", L->m->name, state, jget(rel, "reason") ?
-		    jget(rel, "reason") : "by another haboot");
+		    "to keep healthy", L->m->name, state, jk_get_str(rel, "reason") ?
+		    jk_get_str(rel, "reason") : "by another haboot");
 		L->done = true;
 	}
 	json_object_put(rel);
@@ -874,7 +847,7 @@ bool
 release_recorded(const char *status_path)
 {
 	json_object *rel = recorded_release(status_path);
-	bool yes = jget(rel, "state") != NULL;
+	bool yes = jk_get_str(rel, "state") != NULL;
 
 	json_object_put(rel);
 	return yes;
@@ -888,28 +861,28 @@ release_status_show(const char *status_path, FILE *out)
 
 	if (rel == NULL)
 		return;
-	fprintf(out, "\nrelease   %s (%s)\n", jget(rel, "state") ? jget(rel, "state") : "?",
-	    jget(rel, "reason") ? jget(rel, "reason") : "?");
-	fprintf(out, "          started %s, finished %s\n", jget(rel, "started") ?
-	    jget(rel, "started") : "?", jget(rel, "finished") ? jget(rel, "finished") : "-");
-	if (jget(rel, "stopped_at") != NULL)
-		fprintf(out, "stopped   at %s: %s\n", jget(rel, "stopped_at"),
-		    jget(rel, "why") ? jget(rel, "why") : "?");
-	if (jget(rel, "lifecycle_hook") != NULL)
-		fprintf(out, "hook      %s\n", jget(rel, "lifecycle_hook"));
-	if (jget(rel, "failure_policy") != NULL)
-		fprintf(out, "policy    %s\n", jget(rel, "failure_policy"));
+	fprintf(out, "\nrelease   %s (%s)\n", jk_get_str(rel, "state") ? jk_get_str(rel, "state") : "?",
+	    jk_get_str(rel, "reason") ? jk_get_str(rel, "reason") : "?");
+	fprintf(out, "          started %s, finished %s\n", jk_get_str(rel, "started") ?
+	    jk_get_str(rel, "started") : "?", jk_get_str(rel, "finished") ? jk_get_str(rel, "finished") : "-");
+	if (jk_get_str(rel, "stopped_at") != NULL)
+		fprintf(out, "stopped   at %s: %s\n", jk_get_str(rel, "stopped_at"),
+		    jk_get_str(rel, "why") ? jk_get_str(rel, "why") : "?");
+	if (jk_get_str(rel, "lifecycle_hook") != NULL)
+		fprintf(out, "hook      %s\n", jk_get_str(rel, "lifecycle_hook"));
+	if (jk_get_str(rel, "failure_policy") != NULL)
+		fprintf(out, "policy    %s\n", jk_get_str(rel, "failure_policy"));
 	if (json_object_object_get_ex(rel, "steps", &steps) &&
 	    json_object_is_type(steps, json_type_array))
 		for (size_t i = 0; i < json_object_array_length(steps); i++) {
 			json_object *s = json_object_array_get_idx(steps, i), *v;
 
 			snprintf(d, sizeof(d), "-");
-			if (json_object_object_get_ex(s, "duration_ms", &v) && jget(s, "start"))
+			if (json_object_object_get_ex(s, "duration_ms", &v) && jk_get_str(s, "start"))
 				fmt_duration(json_object_get_int64(v), d, sizeof(d));
-			fprintf(out, "  %-11s %-8s %8s  %s\n", jget(s, "name") ? jget(s, "name") : "?",
-			    jget(s, "state") ? jget(s, "state") : "?", d,
-			    jget(s, "message") ? jget(s, "message") : "");
+			fprintf(out, "  %-11s %-8s %8s  %s\n", jk_get_str(s, "name") ? jk_get_str(s, "name") : "?",
+			    jk_get_str(s, "state") ? jk_get_str(s, "state") : "?", d,
+			    jk_get_str(s, "message") ? jk_get_str(s, "message") : "");
 		}
 	json_object_put(rel);
 }

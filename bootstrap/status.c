@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonkit.h"
 #include "release.h"
 #include "util.h"
 
@@ -27,23 +28,6 @@ const char *
 mod_state_name(enum mod_state s)
 {
 	return state_names[s];
-}
-
-static json_object *
-jstr_or_null(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
-static json_object *
-jtime(long long wall)
-{
-	char ts[40];
-
-	if (wall == 0)
-		return NULL;
-	fmt_iso8601(wall, true, ts, sizeof(ts));
-	return json_object_new_string(ts);
 }
 
 /* This boot's id: a "running" report from another boot is not running. */
@@ -72,20 +56,20 @@ status_json(const struct run_status *st)
 	char *bid = boot_id(), *text;
 
 	json_object_object_add(root, "version", json_object_new_int(1));
-	json_object_object_add(root, "service", jstr_or_null(st->service));
-	json_object_object_add(root, "instance", jstr_or_null(st->instance));
-	json_object_object_add(root, "source", jstr_or_null(st->source));
-	json_object_object_add(root, "outcome", jstr_or_null(st->outcome));
-	json_object_object_add(root, "stage", jstr_or_null(st->stage));
-	json_object_object_add(root, "message", jstr_or_null(st->message));
-	json_object_object_add(root, "failure_policy", jstr_or_null(st->policy));
-	json_object_object_add(root, "lifecycle_hook", jstr_or_null(st->hook));
-	json_object_object_add(root, "started", jtime(st->started));
-	json_object_object_add(root, "finished", jtime(st->finished));
+	json_object_object_add(root, "service", jk_str(st->service));
+	json_object_object_add(root, "instance", jk_str(st->instance));
+	json_object_object_add(root, "source", jk_str(st->source));
+	json_object_object_add(root, "outcome", jk_str(st->outcome));
+	json_object_object_add(root, "stage", jk_str(st->stage));
+	json_object_object_add(root, "message", jk_str(st->message));
+	json_object_object_add(root, "failure_policy", jk_str(st->policy));
+	json_object_object_add(root, "lifecycle_hook", jk_str(st->hook));
+	json_object_object_add(root, "started", jk_time(st->started));
+	json_object_object_add(root, "finished", jk_time(st->finished));
 	json_object_object_add(root, "duration_ms",
 	    st->finished ? json_object_new_int64(st->finished - st->started) : NULL);
 	json_object_object_add(root, "pid", json_object_new_int64((long long)getpid()));
-	json_object_object_add(root, "boot_id", jstr_or_null(bid));
+	json_object_object_add(root, "boot_id", jk_str(bid));
 	for (size_t i = 0; i < st->nmods; i++) {
 		const struct mod_result *r = &st->mods[i];
 		json_object *o = json_object_new_object();
@@ -93,9 +77,9 @@ status_json(const struct run_status *st)
 		json_object_object_add(o, "name", json_object_new_string(r->name));
 		json_object_object_add(o, "state", json_object_new_string(state_names[r->state]));
 		json_object_object_add(o, "changed", json_object_new_boolean(r->changed));
-		json_object_object_add(o, "start", jtime(r->start_wall));
+		json_object_object_add(o, "start", jk_time(r->start_wall));
 		json_object_object_add(o, "duration_ms", json_object_new_int64(r->duration_ms));
-		json_object_object_add(o, "message", jstr_or_null(r->message));
+		json_object_object_add(o, "message", jk_str(r->message));
 		if (r->state == MS_FAILED || r->state == MS_WARNED)
 			json_object_object_add(o, "failure_scope",
 			    json_object_new_string(r->anywhere ? "anywhere" : "here"));
@@ -305,16 +289,6 @@ jdup(json_object *o, const char *key)
 	return NULL;
 }
 
-static long long
-jint(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	return 0;
-}
-
 static int
 load_one(const char *path, struct status_report *r, char **why)
 {
@@ -350,8 +324,8 @@ load_one(const char *path, struct status_report *r, char **why)
 	r->hook = jdup(root, "lifecycle_hook");
 	r->started = jdup(root, "started");
 	r->finished = jdup(root, "finished");
-	r->pid = jint(root, "pid");
-	r->duration_ms = jint(root, "duration_ms");
+	r->pid = jk_get_int(root, "pid");
+	r->duration_ms = jk_get_int(root, "duration_ms");
 	r->boot_id = jdup(root, "boot_id");
 	if (json_object_object_get_ex(root, "modules", &mods) &&
 	    json_object_is_type(mods, json_type_array)) {
@@ -367,7 +341,7 @@ load_one(const char *path, struct status_report *r, char **why)
 			sm->name = jdup(m, "name");
 			sm->state = jdup(m, "state");
 			sm->message = jdup(m, "message");
-			sm->duration_ms = jint(m, "duration_ms");
+			sm->duration_ms = jk_get_int(m, "duration_ms");
 			sm->changed = json_object_object_get_ex(m, "changed", &v) &&
 			    json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 			r->nmods++;

@@ -8,6 +8,7 @@
 
 #include "aws/creds.h"
 #include "aws/imds.h"
+#include "jsonkit.h"
 #include "log.h"
 #include "manifest/manifest.h"
 #include "util.h"
@@ -73,16 +74,6 @@ look_failed(struct triggers *t, const char *path)
 	t->failing = true;
 }
 
-static const char *
-jstr(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
 /* An answer that is not the notice AWS documents is no sign: releasing a
  * healthy service on a garbled answer would take it down with nothing to
  * replace it, while missing a notice costs only a crash takeover.  Said once
@@ -118,8 +109,8 @@ look_spot(struct triggers *t, struct buf *b, struct trigger *out)
 		return -1;
 	}
 	o = json_tokener_parse(b->data);
-	action = o ? jstr(o, "action") : NULL;
-	at = o ? jstr(o, "time") : NULL;
+	action = o ? jk_get_str(o, "action") : NULL;
+	at = o ? jk_get_str(o, "time") : NULL;
 	if (!is_spot_action(action)) {
 		not_a_notice(t, TRIGGER_SPOT_PATH, b);
 		json_object_put(o);
@@ -170,7 +161,7 @@ look_rebalance(struct triggers *t, struct buf *b, struct trigger *out)
 		return -1;
 	}
 	o = json_tokener_parse(b->data);
-	at = o ? jstr(o, "noticeTime") : NULL;
+	at = o ? jk_get_str(o, "noticeTime") : NULL;
 	if (at == NULL) {
 		not_a_notice(t, TRIGGER_REBALANCE_PATH, b);
 		json_object_put(o);

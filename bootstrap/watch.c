@@ -17,6 +17,7 @@
 #include "aws/aws.h"
 #include "aws/creds.h"
 #include "aws/imds.h"
+#include "jsonkit.h"
 #include "log.h"
 #include "module.h"
 #include "release.h"
@@ -163,23 +164,6 @@ sleep_or_signal(long long ms)
 
 /* ---- the state file ------------------------------------------------------ */
 
-static json_object *
-jtime(long long wall)
-{
-	char ts[40];
-
-	if (wall == 0)
-		return NULL;
-	fmt_iso8601(wall, true, ts, sizeof(ts));
-	return json_object_new_string(ts);
-}
-
-static json_object *
-jstr(const char *s)
-{
-	return s ? json_object_new_string(s) : NULL;
-}
-
 /* What the Healthy metric says: 1 until a verdict (one failed check is none). */
 static bool
 healthy_now(const struct watcher *W)
@@ -212,21 +196,21 @@ save_state(struct watcher *W)
 	if (W->o->state_path == NULL)
 		goto out;
 	json_object_object_add(root, "version", json_object_new_int(1));
-	json_object_object_add(root, "service", jstr(W->m->name));
-	json_object_object_add(root, "instance", jstr(W->self));
+	json_object_object_add(root, "service", jk_str(W->m->name));
+	json_object_object_add(root, "instance", jk_str(W->self));
 	json_object_object_add(root, "pid", json_object_new_int64(getpid()));
 	json_object_object_add(root, "state", json_object_new_string(wstate_names[W->state]));
 	json_object_object_add(root, "healthy", json_object_new_boolean(healthy_now(W)));
-	json_object_object_add(root, "started", jtime(W->started));
-	json_object_object_add(root, "last_round", jtime(W->last_round));
+	json_object_object_add(root, "started", jk_time(W->started));
+	json_object_object_add(root, "last_round", jk_time(W->last_round));
 	json_object_object_add(root, "rounds", json_object_new_int64(W->rounds));
 	json_object_object_add(root, "interval_ms", json_object_new_int64(c->interval_ms));
 	json_object_object_add(root, "restarts_allowed", json_object_new_int64(c->restarts));
 	json_object_object_add(root, "window_ms", json_object_new_int64(c->window_ms));
-	json_object_object_add(root, "verdict", jstr(W->verdict));
-	json_object_object_add(root, "failure_policy", jstr(W->policy));
+	json_object_object_add(root, "verdict", jk_str(W->verdict));
+	json_object_object_add(root, "failure_policy", jk_str(W->policy));
 	json_object_object_add(root, "failure_policy_retry",
-	    W->policy_retry ? jtime(W->policy_retry_wall) : NULL);
+	    W->policy_retry ? jk_time(W->policy_retry_wall) : NULL);
 	for (size_t i = 0; i < W->m->nmods; i++) {
 		const struct wmod *w = &W->w[i];
 		json_object *o = json_object_new_object();
@@ -235,11 +219,11 @@ save_state(struct watcher *W)
 		json_object_object_add(o, "checked", json_object_new_boolean(w->mm->mod->check != NULL));
 		json_object_object_add(o, "health",
 		    w->checked ? json_object_new_string(health_names[w->health]) : NULL);
-		json_object_object_add(o, "at", jtime(w->at));
+		json_object_object_add(o, "at", jk_time(w->at));
 		json_object_object_add(o, "duration_ms", json_object_new_int64(w->took_ms));
-		json_object_object_add(o, "message", jstr(w->message));
+		json_object_object_add(o, "message", jk_str(w->message));
 		json_object_object_add(o, "failures_in_a_row", json_object_new_int64(w->fails));
-		json_object_object_add(o, "failing_since", jtime(w->failing_since));
+		json_object_object_add(o, "failing_since", jk_time(w->failing_since));
 		json_object_object_add(o, "failed_round",
 		    w->failed_round ? json_object_new_int64(w->failed_round) : NULL);
 		json_object_object_add(o, "restarts_in_window",
@@ -262,19 +246,9 @@ out:
 static const char *
 jget(json_object *o, const char *key, const char *dflt)
 {
-	json_object *v;
+	const char *s = jk_get_str(o, key);
 
-	if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return dflt;
-}
-
-static long long
-jint(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+	return s != NULL ? s : dflt;
 }
 
 char *
@@ -337,22 +311,22 @@ watch_state_show(const char *path, bool json, FILE *out, char **why)
 		fputs(b.data, out);
 		goto out;
 	}
-	fmt_duration(jint(root, "interval_ms"), d, sizeof(d));
+	fmt_duration(jk_get_int(root, "interval_ms"), d, sizeof(d));
 	{
 		json_object *h;
 		bool healthy = json_object_object_get_ex(root, "healthy", &h) &&
 		    json_object_get_boolean(h);
 
 		fprintf(out, "watch     %s (Healthy=%d), pid %lld, since %s: %lld rounds every %s, "
-		    "last %s\n", jget(root, "state", "?"), healthy, jint(root, "pid"),
-		    jget(root, "started", "?"), jint(root, "rounds"), d,
+		    "last %s\n", jget(root, "state", "?"), healthy, jk_get_int(root, "pid"),
+		    jget(root, "started", "?"), jk_get_int(root, "rounds"), d,
 		    jget(root, "last_round", "-"));
 	}
 	if (jget(root, "verdict", NULL) != NULL)
 		fprintf(out, "verdict   %s\n", jget(root, "verdict", NULL));
 	if (jget(root, "failure_policy", NULL) != NULL)
 		fprintf(out, "policy    %s\n", jget(root, "failure_policy", NULL));
-	fmt_duration(jint(root, "window_ms"), d, sizeof(d));
+	fmt_duration(jk_get_int(root, "window_ms"), d, sizeof(d));
 	fprintf(out, "\n%-12s %-8s %-24s %7s %8s  %s\n", "MODULE", "HEALTH", "CHECKED", "TOOK",
 	    "RESTARTS", "MESSAGE");
 	if (json_object_object_get_ex(root, "modules", &mods) &&
@@ -363,9 +337,9 @@ watch_state_show(const char *path, bool json, FILE *out, char **why)
 			bool checked = json_object_object_get_ex(m, "checked", &c) &&
 			    json_object_get_boolean(c);
 
-			snprintf(r, sizeof(r), "%lld/%lld", jint(m, "restarts_in_window"),
-			    jint(root, "restarts_allowed"));
-			fmt_duration(jint(m, "duration_ms"), took, sizeof(took));
+			snprintf(r, sizeof(r), "%lld/%lld", jk_get_int(m, "restarts_in_window"),
+			    jk_get_int(root, "restarts_allowed"));
+			fmt_duration(jk_get_int(m, "duration_ms"), took, sizeof(took));
 			if (!checked) {
 				fprintf(out, "%-12s %-8s %-24s %7s %8s  %s\n", jget(m, "name", "?"), "-",
 				    "-", "-", "-", "nothing to check");
@@ -376,7 +350,7 @@ watch_state_show(const char *path, bool json, FILE *out, char **why)
 			    r);
 			if (jget(m, "failing_since", NULL) != NULL)
 				fprintf(out, "failing since %s (%lld in a row): ",
-				    jget(m, "failing_since", NULL), jint(m, "failures_in_a_row"));
+				    jget(m, "failing_since", NULL), jk_get_int(m, "failures_in_a_row"));
 			fprintf(out, "%s\n", jget(m, "message", ""));
 		}
 	fprintf(out, "(RESTARTS: repairs in the last %s / allowed)\n", d);

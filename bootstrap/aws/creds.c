@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "imds.h"
+#include "jsonkit.h"
 #include "log.h"
 #include "util.h"
 
@@ -79,16 +80,6 @@ creds_parse_time(const char *s)
 	return (long long)timegm(&tm) * 1000;
 }
 
-static const char *
-jstr(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 int
 creds_parse_imds_json(const char *json, struct creds *c, char **err)
 {
@@ -100,17 +91,17 @@ creds_parse_imds_json(const char *json, struct creds *c, char **err)
 		*err = xstrdup("the credentials document is not a JSON object");
 		goto out;
 	}
-	code = jstr(o, "Code");
+	code = jk_get_str(o, "Code");
 	if (code != NULL && strcmp(code, "Success") != 0) {
-		const char *msg = jstr(o, "Message");
+		const char *msg = jk_get_str(o, "Message");
 
 		*err = xasprintf("IMDS reports Code=%s%s%s", code, msg ? ": " : "", msg ? msg : "");
 		goto out;
 	}
-	ak = jstr(o, "AccessKeyId");
-	sk = jstr(o, "SecretAccessKey");
-	tok = jstr(o, "Token");
-	exp = jstr(o, "Expiration");
+	ak = jk_get_str(o, "AccessKeyId");
+	sk = jk_get_str(o, "SecretAccessKey");
+	tok = jk_get_str(o, "Token");
+	exp = jk_get_str(o, "Expiration");
 	if (ak == NULL || sk == NULL || !*ak || !*sk) {
 		*err = xstrdup("the credentials document lacks AccessKeyId or SecretAccessKey");
 		goto out;
