@@ -48,6 +48,32 @@ exec_result_free(struct exec_result *res)
 }
 
 char *
+exec_output_tail(const struct buf *out, size_t max)
+{
+	const char *s = out->data ? out->data : "";
+	size_t n = out->len, start;
+	struct buf b;
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	start = n > max ? n - max : 0;
+	buf_init(&b);
+	if (start > 0)
+		buf_adds(&b, "...");
+	for (size_t i = start; i < n; i++) {
+		if (s[i] == '\n')
+			buf_adds(&b, " | ");
+		else if (s[i] != '\t' && (unsigned char)s[i] < 0x20)
+			continue;
+		else
+			buf_addc(&b, s[i]);
+	}
+	if (b.len == 0)
+		buf_adds(&b, "(no output)");
+	return buf_steal(&b);
+}
+
+char *
 argv_to_display(const char *const argv[])
 {
 	struct buf b;

@@ -24,6 +24,10 @@ void exec_result_free(struct exec_result *res);
 /* Reaps children a timeout killed that had not died yet (stuck in the
  * kernel): a long-lived process calls it now and then. */
 void exec_reap(void);
+/* The last max bytes of a command's output on one line, for a message:
+ * lines joined by " | ", control characters dropped, "..." in front when cut,
+ * "(no output)" when there is none.  Caller frees. */
+char *exec_output_tail(const struct buf *out, size_t max);
 /* "mkfs.ext4 -L data /dev/xvdf", quoting arguments that need it, for logs. */
 char *argv_to_display(const char *const argv[]);
 

@@ -373,26 +373,6 @@ exports_parse(struct cfg *c, const struct ynode *n)
 	return x;
 }
 
-/* The last part of a command's output on one line, for a failure message. */
-static char *
-output_tail(const struct buf *out)
-{
-	const char *s = out->data ? out->data : "";
-	size_t n = out->len, start = n > 600 ? n - 600 : 0;
-	struct buf b;
-
-	while (n > start && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	buf_init(&b);
-	if (start > 0)
-		buf_adds(&b, "...");
-	for (size_t i = start; i < n; i++)
-		buf_adds(&b, s[i] == '\n' ? " | " : (char[]){s[i], '\0'});
-	if (b.len == 0)
-		buf_adds(&b, "(no output)");
-	return buf_steal(&b);
-}
-
 static const char *
 how_it_ended(const struct exec_result *r, char *out, size_t n)
 {
@@ -466,7 +446,7 @@ write_config(struct hb_ctx *ctx, const struct exports_cfg *x, const struct buf *
 		char how[96];
 
 		if (eff_run(ctx->eff, argv, &res) < 0) {
-			char *tail = output_tail(&res.out);
+			char *tail = exec_output_tail(&res.out, 600);
 
 			ctx_fail(ctx, "exportfs -ra %s loading %s: %s", how_it_ended(&res, how,
 			    sizeof(how)), x->config, tail);
@@ -500,7 +480,7 @@ restart_server(struct hb_ctx *ctx, const struct exports_cfg *x, const char *reco
 		    strerror(errno));
 	if (eff_run(ctx->eff, (const char *const *)x->restart, &res) < 0) {
 		char *shown = argv_to_display((const char *const *)x->restart);
-		char *tail = output_tail(&res.out);
+		char *tail = exec_output_tail(&res.out, 600);
 
 		ctx_fail(ctx, "restart command `%s` %s: %s", shown, how_it_ended(&res, how,
 		    sizeof(how)), tail);
@@ -508,7 +488,7 @@ restart_server(struct hb_ctx *ctx, const struct exports_cfg *x, const char *reco
 		free(tail);
 		goto out;
 	}
-	*said = output_tail(&res.out);
+	*said = exec_output_tail(&res.out, 600);
 	rc = 0;
 out:
 	exec_result_free(&res);

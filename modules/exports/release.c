@@ -19,23 +19,6 @@
 /* How often the port is tried once the stop command returned. */
 #define GONE_POLL_MS 100
 
-static char *
-tail(const struct buf *out)
-{
-	const char *s = out->data ? out->data : "";
-	size_t n = out->len, start = n > 300 ? n - 300 : 0;
-	struct buf b;
-
-	while (n > start && (s[n - 1] == '\n' || s[n - 1] == ' '))
-		n--;
-	buf_init(&b);
-	for (size_t i = start; i < n; i++)
-		buf_adds(&b, s[i] == '\n' ? " | " : (char[]){s[i], '\0'});
-	if (b.len == 0)
-		buf_adds(&b, "(no output)");
-	return buf_steal(&b);
-}
-
 /* Waits until nothing answers on the check port: 0, or -1 when it still does. */
 static int
 wait_gone(const struct exports_cfg *x, long long limit_ms)
@@ -71,7 +54,7 @@ exports_release(struct hb_ctx *ctx, void *p)
 	if (limit < ctx->eff->cmd_timeout_ms)
 		ctx->eff->cmd_timeout_ms = limit;
 	if (eff_run(ctx->eff, (const char *const *)x->stop, &res) < 0) {
-		said = tail(&res.out);
+		said = exec_output_tail(&res.out, 300);
 		ctx_fail(ctx, "the stop command `%s` %s: %s; %s may still be serving, so the "
 		    "release stops here and the volume stays mounted: stop it by hand (or fix "
 		    "`stop:`), then run haboot release again", shown,

@@ -95,26 +95,6 @@ how_it_ended(const struct exec_result *res, char *out, size_t n)
 	return out;
 }
 
-/* The last part of a command's output on one line. */
-static char *
-output_tail(const struct buf *out)
-{
-	const char *s = out->data ? out->data : "";
-	size_t n = out->len, start = n > 400 ? n - 400 : 0;
-	struct buf b;
-
-	while (n > start && (s[n - 1] == '\n' || s[n - 1] == ' '))
-		n--;
-	buf_init(&b);
-	if (start > 0)
-		buf_adds(&b, "...");
-	for (size_t i = start; i < n; i++)
-		buf_adds(&b, s[i] == '\n' ? " | " : (char[]){s[i], '\0'});
-	if (b.len == 0)
-		buf_adds(&b, "(no output)");
-	return buf_steal(&b);
-}
-
 /* Runs argv as as (the service's user, or NULL: haboot itself) with a time
  * limit; -1 after ctx_fail naming role ("init command"), or, with
  * anywhere, ctx_fail_anywhere. */
@@ -136,7 +116,7 @@ run_as(struct hb_ctx *ctx, const struct exec_as *as, char *const argv[], const c
 		return 0;
 	}
 	shown = argv_to_display((const char *const *)argv);
-	tail = output_tail(&res.out);
+	tail = exec_output_tail(&res.out, 400);
 	if (anywhere)
 		ctx_fail_anywhere(ctx, "%s `%s` %s: %s", role, shown,
 		    how_it_ended(&res, how, sizeof(how)), tail);

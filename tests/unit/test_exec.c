@@ -240,6 +240,28 @@ test_argv_to_display(void **state)
 	free(s);
 }
 
+/* A failure message carries the end of the output, on one line. */
+static void
+test_output_tail(void **state)
+{
+	struct buf b;
+	char *s;
+	(void)state;
+
+	buf_init(&b);
+	s = exec_output_tail(&b, 10);
+	assert_string_equal(s, "(no output)");
+	free(s);
+	buf_adds(&b, "first\nsecond\x1b[0m\n\n  ");
+	s = exec_output_tail(&b, 100);
+	assert_string_equal(s, "first | second[0m");
+	free(s);
+	s = exec_output_tail(&b, 6);   /* the end counts, trailing blanks do not */
+	assert_string_equal(s, "...nd[0m");
+	free(s);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -254,6 +276,7 @@ main(void)
 		cmocka_unit_test(test_missing_program),
 		cmocka_unit_test(test_no_shell),
 		cmocka_unit_test(test_argv_to_display),
+		cmocka_unit_test(test_output_tail),
 	};
 
 	return cmocka_run_group_tests_name("exec", tests, NULL, NULL);
