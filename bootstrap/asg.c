@@ -6,45 +6,9 @@
 #include <string.h>
 
 #include "aws/aws.h"
-#include "aws/xml.h"
+#include "awscall.h"
 #include "log.h"
 #include "util.h"
-
-/* An Auto Scaling call made through the effects layer. */
-struct asg_call {
-	struct aws *aws;
-	const char *action;
-	struct aws_params p;
-	struct aws_error err;
-};
-
-static int
-asg_call_do(void *arg)
-{
-	struct asg_call *c = arg;
-	struct xml_node *x = NULL;
-	int rc;
-
-	rc = aws_query(c->aws, AWS_AUTOSCALING, c->action, &c->p, &x, &c->err);
-	xml_free(x);
-	return rc;
-}
-
-/* Makes the call; *why (malloc'd) says why it failed. */
-static int
-asg_call(struct hb_ctx *ctx, struct asg_call *c, const char *summary, char **why)
-{
-	*why = NULL;
-	if (ctx->aws == NULL) {
-		*why = xstrdup("no AWS client");
-		return -1;
-	}
-	c->aws = ctx->aws;
-	if (eff_aws(ctx->eff, "autoscaling", summary, asg_call_do, c) == 0)
-		return 0;
-	*why = aws_error_str(&c->err);
-	return -1;
-}
 
 int
 asg_grace_numbers(const char *message, long long *age, long long *grace)
@@ -64,9 +28,9 @@ enum asg_health_result
 asg_set_unhealthy(struct hb_ctx *ctx, const char *self, bool respect_grace, char **done,
     long long *retry_ms)
 {
-	struct asg_call c = {.action = "SetInstanceHealth"};
+	struct aws_call c;
 	enum asg_health_result r = ASG_REFUSED;
-	char *summary, *why = NULL;
+	char *why = NULL;
 	long long age, grace;
 
 	*retry_ms = 0;
@@ -75,17 +39,19 @@ asg_set_unhealthy(struct hb_ctx *ctx, const char *self, bool respect_grace, char
 		log_error("haboot", "%s", *done);
 		return ASG_REFUSED;
 	}
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
+	aws_call_init(&c, ctx, AWS_AUTOSCALING, "SetInstanceHealth");
 	aws_param(&c.p, "InstanceId", "%s", self);
 	aws_param(&c.p, "HealthStatus", "Unhealthy");
 	aws_param(&c.p, "ShouldRespectGracePeriod", respect_grace ? "true" : "false");
-	summary = xasprintf("SetInstanceHealth %s Unhealthy%s: the group replaces it", self,
-	    respect_grace ? " (respecting the group's health check grace period)" : "");
-	if (asg_call(ctx, &c, summary, &why) == 0) {
+	if (aws_call_send(ctx, &c, "SetInstanceHealth %s Unhealthy%s: the group replaces it",
+	    self, respect_grace ? " (respecting the group's health check grace period)" : "")
+	    == 0) {
 		*done = xasprintf("%s set Unhealthy; the group replaces it", self);
 		r = ASG_SET;
-	} else if (aws_error_is(&c.err, "ValidationError") && c.err.message != NULL &&
+		goto out;
+	}
+	why = aws_error_str(&c.err);
+	if (aws_error_is(&c.err, "ValidationError") && c.err.message != NULL &&
 	    strstr(c.err.message, "grace period") != NULL) {
 		if (asg_grace_numbers(c.err.message, &age, &grace) == 0 && grace > age)
 			*retry_ms = (grace - age + 1) * 1000;
@@ -102,10 +68,9 @@ asg_set_unhealthy(struct hb_ctx *ctx, const char *self, bool respect_grace, char
 		log_error("haboot", "%s", *done);
 		r = aws_error_retryable(&c.err) ? ASG_LATER : ASG_REFUSED;
 	}
+out:
 	free(why);
-	free(summary);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
+	aws_call_free(&c);
 	return r;
 }
 
@@ -126,34 +91,31 @@ char *
 asg_complete_hook(struct hb_ctx *ctx, const char *hook, const char *group, const char *self,
     bool ok)
 {
-	struct asg_call c = {.action = "CompleteLifecycleAction"};
+	struct aws_call c;
 	const char *result = ok ? "CONTINUE" : "ABANDON";
-	char *summary, *why = NULL, *done;
+	char *why = NULL, *done;
 
 	if (self == NULL) {
 		done = xasprintf("%s %s not sent: this instance's id is unknown", hook, result);
 		log_error("haboot", "lifecycle hook %s", done);
 		return done;
 	}
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
+	aws_call_init(&c, ctx, AWS_AUTOSCALING, "CompleteLifecycleAction");
 	aws_param(&c.p, "LifecycleHookName", "%s", hook);
 	aws_param(&c.p, "AutoScalingGroupName", "%s", group);
 	aws_param(&c.p, "LifecycleActionResult", "%s", result);
 	aws_param(&c.p, "InstanceId", "%s", self);
-	summary = xasprintf("CompleteLifecycleAction %s (group %s) for %s: %s", hook,
-	    group, self, result);
-	if (asg_call(ctx, &c, summary, &why) == 0)
+	if (aws_call_send(ctx, &c, "CompleteLifecycleAction %s (group %s) for %s: %s", hook,
+	    group, self, result) == 0)
 		done = xasprintf("%s %s sent", hook, result);
 	else {
+		why = aws_error_str(&c.err);
 		/* The group then waits for the hook's timeout and applies its default. */
 		done = xasprintf("%s %s FAILED: %s; the group applies the hook's default "
 		    "result when its heartbeat timeout ends", hook, result, why);
 		log_error("haboot", "lifecycle hook %s", done);
 	}
 	free(why);
-	free(summary);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
+	aws_call_free(&c);
 	return done;
 }

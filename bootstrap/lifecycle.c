@@ -6,30 +6,13 @@
 
 #include "aws/aws.h"
 #include "aws/xml.h"
+#include "awscall.h"
 #include "log.h"
 #include "util.h"
 
-struct lc_call {
-	struct aws *aws;
-	const char *action;
-	struct aws_params p;
-	struct aws_error err;
-};
-
-static int
-lc_call_do(void *arg)
-{
-	struct lc_call *c = arg;
-	struct xml_node *x = NULL;
-	int rc = aws_query(c->aws, AWS_AUTOSCALING, c->action, &c->p, &x, &c->err);
-
-	xml_free(x);
-	return rc;
-}
-
 /* The parameters every lifecycle action call names it by. */
 static void
-lc_params(struct lc_call *c, const struct lc_hook *h)
+lc_params(struct aws_call *c, const struct lc_hook *h)
 {
 	aws_param(&c->p, "LifecycleHookName", "%s", h->name);
 	aws_param(&c->p, "AutoScalingGroupName", "%s", h->group);
@@ -37,21 +20,6 @@ lc_params(struct lc_call *c, const struct lc_hook *h)
 		aws_param(&c->p, "LifecycleActionToken", "%s", h->token);
 	else
 		aws_param(&c->p, "InstanceId", "%s", h->self);
-}
-
-static int
-lc_send(struct hb_ctx *ctx, struct lc_call *c, const char *summary, char **why)
-{
-	*why = NULL;
-	if (ctx->aws == NULL) {
-		*why = xstrdup("no AWS client");
-		return -1;
-	}
-	c->aws = ctx->aws;
-	if (eff_aws(ctx->eff, "autoscaling", summary, lc_call_do, c) == 0)
-		return 0;
-	*why = aws_error_str(&c->err);
-	return -1;
 }
 
 int
@@ -102,46 +70,39 @@ out:
 int
 lc_heartbeat(struct hb_ctx *ctx, const struct lc_hook *h, char **why)
 {
-	struct lc_call c = {.action = "RecordLifecycleActionHeartbeat"};
-	char *summary;
+	struct aws_call c;
 	int rc;
 
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
+	aws_call_init(&c, ctx, AWS_AUTOSCALING, "RecordLifecycleActionHeartbeat");
 	lc_params(&c, h);
-	summary = xasprintf("RecordLifecycleActionHeartbeat %s (group %s) for %s: still "
+	rc = aws_call_send(ctx, &c, "RecordLifecycleActionHeartbeat %s (group %s) for %s: still "
 	    "releasing", h->name, h->group, h->self);
-	rc = lc_send(ctx, &c, summary, why);
-	free(summary);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
+	*why = rc < 0 ? aws_error_str(&c.err) : NULL;
+	aws_call_free(&c);
 	return rc;
 }
 
 char *
 lc_complete(struct hb_ctx *ctx, const struct lc_hook *h, const char *result, bool *ok)
 {
-	struct lc_call c = {.action = "CompleteLifecycleAction"};
-	char *summary, *why = NULL, *done;
+	struct aws_call c;
+	char *why = NULL, *done;
 
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
+	aws_call_init(&c, ctx, AWS_AUTOSCALING, "CompleteLifecycleAction");
 	lc_params(&c, h);
 	aws_param(&c.p, "LifecycleActionResult", "%s", result);
-	summary = xasprintf("CompleteLifecycleAction %s (group %s) for %s%s: %s", h->name, h->group,
-	    h->self, h->token ? " by its token" : "", result);
-	*ok = lc_send(ctx, &c, summary, &why) == 0;
+	*ok = aws_call_send(ctx, &c, "CompleteLifecycleAction %s (group %s) for %s%s: %s",
+	    h->name, h->group, h->self, h->token ? " by its token" : "", result) == 0;
 	if (*ok)
 		done = xasprintf("%s %s sent", h->name, result);
 	else {
+		why = aws_error_str(&c.err);
 		done = xasprintf("%s %s FAILED: %s; the group finishes the transition when the "
 		    "hook's heartbeat timeout ends", h->name, result, why);
 		log_error("release", "lifecycle hook %s", done);
 	}
 	free(why);
-	free(summary);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
+	aws_call_free(&c);
 	return done;
 }
 

@@ -18,6 +18,7 @@
 #include "asg.h"
 #include "aws/aws.h"
 #include "aws/imds.h"
+#include "awscall.h"
 #include "backoff.h"
 #include "iam.h"
 #include "jsonkit.h"
@@ -208,23 +209,6 @@ out:
 
 /* ---- the tag the next instance reads --------------------------------------- */
 
-struct tag_call {
-	struct aws *aws;
-	struct aws_params p;
-	struct aws_error err;
-};
-
-static int
-tag_do(void *arg)
-{
-	struct tag_call *c = arg;
-	struct xml_node *x = NULL;
-	int rc = aws_query(c->aws, AWS_EC2, "CreateTags", &c->p, &x, &c->err);
-
-	xml_free(x);
-	return rc;
-}
-
 /* The tag is for the next instance's volume module (takeover: if-owner-gone
  * waits for an owner that says it is handing the volume over): a manifest
  * without a volume neither writes it nor is granted CreateTags. */
@@ -243,20 +227,15 @@ static void
 tag_self(struct releaser *R, const char *value)
 {
 	struct hb_ctx *ctx = R->ctx;
-	struct tag_call c;
-	char *summary;
+	struct aws_call c;
 
 	if (ctx->aws == NULL || R->self == NULL || !wants_tag(R->m))
 		return;
-	memset(&c, 0, sizeof(c));
-	c.aws = ctx->aws;
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
+	aws_call_init(&c, ctx, AWS_EC2, "CreateTags");
 	aws_param(&c.p, "ResourceId.1", "%s", R->self);
 	aws_param(&c.p, "Tag.1.Key", "%s", RELEASE_TAG);
 	aws_param(&c.p, "Tag.1.Value", "%s", value);
-	summary = xasprintf("CreateTags %s %s=\"%s\"", R->self, RELEASE_TAG, value);
-	if (eff_aws(ctx->eff, "ec2", summary, tag_do, &c) < 0) {
+	if (aws_call_send(ctx, &c, "CreateTags %s %s=\"%s\"", R->self, RELEASE_TAG, value) < 0) {
 		char *e = aws_error_str(&c.err);
 
 		log_warn("release", "cannot tag %s with %s (%s): the next instance will not know "
@@ -264,9 +243,7 @@ tag_self(struct releaser *R, const char *value)
 		    R->self, RELEASE_TAG, e);
 		free(e);
 	}
-	free(summary);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
+	aws_call_free(&c);
 }
 
 /* ---- the lifecycle hook ------------------------------------------------------ */

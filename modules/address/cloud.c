@@ -10,6 +10,7 @@
 
 #include "aws/aws.h"
 #include "aws/xml.h"
+#include "awscall.h"
 #include "log.h"
 #include "poll.h"
 #include "util.h"
@@ -540,48 +541,13 @@ cloud_where_patient(struct hb_ctx *ctx, const struct addr_cfg *a, const struct a
 
 /* ---- moving it here ------------------------------------------------------------ */
 
-struct ec2_change {
-	struct aws *aws;
-	const char *action;
-	struct aws_params p;
-	struct aws_error err;
-};
-
-static int
-change_call(void *arg)
-{
-	struct ec2_change *c = arg;
-	struct xml_node *x = NULL;
-	int rc = aws_query(c->aws, AWS_EC2, c->action, &c->p, &x, &c->err);
-
-	xml_free(x);
-	return rc;
-}
-
-static void
-change_init(struct ec2_change *c, struct hb_ctx *ctx, const char *action)
-{
-	memset(c, 0, sizeof(*c));
-	c->aws = ctx->aws;
-	c->action = action;
-	aws_params_init(&c->p);
-	aws_error_init(&c->err);
-}
-
-static void
-change_free(struct ec2_change *c)
-{
-	aws_params_free(&c->p);
-	aws_error_free(&c->err);
-}
-
 /* Makes the call through the effects layer; summary is what plan and the log say. */
 static int
-change(struct hb_ctx *ctx, struct ec2_change *c, const char *fmt, ...)
+change(struct hb_ctx *ctx, struct aws_call *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
-change(struct hb_ctx *ctx, struct ec2_change *c, const char *fmt, ...)
+change(struct hb_ctx *ctx, struct aws_call *c, const char *fmt, ...)
 {
 	struct buf sum;
 	va_list ap;
@@ -592,7 +558,7 @@ change(struct hb_ctx *ctx, struct ec2_change *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(&sum, fmt, ap);
 	va_end(ap);
-	rc = eff_aws(ctx->eff, "ec2", sum.data, change_call, c);
+	rc = aws_call_send(ctx, c, "%s", sum.data);
 	if (rc == 0)
 		ctx->changed = true;
 	buf_free(&sum);
@@ -603,10 +569,10 @@ static int
 route_call(struct hb_ctx *ctx, const char *action, const char *table, const char *dest,
     const struct addr_self *s, struct aws_error *out)
 {
-	struct ec2_change c;
+	struct aws_call c;
 	int rc;
 
-	change_init(&c, ctx, action);
+	aws_call_init(&c, ctx, AWS_EC2, action);
 	aws_param(&c.p, "RouteTableId", "%s", table);
 	aws_param(&c.p, "DestinationCidrBlock", "%s", dest);
 	aws_param(&c.p, "NetworkInterfaceId", "%s", s->eni);
@@ -614,7 +580,7 @@ route_call(struct hb_ctx *ctx, const char *action, const char *table, const char
 	aws_error_free(out);
 	*out = c.err;
 	aws_error_init(&c.err);
-	change_free(&c);
+	aws_call_free(&c);
 	return rc;
 }
 
@@ -691,21 +657,21 @@ static int
 move_eni(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *s,
     struct addr_where *w)
 {
-	struct ec2_change c;
+	struct aws_call c;
 	int rc = -1;
 
 	if (w->att_instance != NULL && strcmp(w->att_instance, s->instance) != 0) {
 		/* The service (its volume) is ours now: the interface follows it.  A
 		 * forced detach, because the old owner may be dead and unable to let go. */
 		if (w->att_state == NULL || strcmp(w->att_state, "detaching") != 0) {
-			change_init(&c, ctx, "DetachNetworkInterface");
+			aws_call_init(&c, ctx, AWS_EC2, "DetachNetworkInterface");
 			aws_param(&c.p, "AttachmentId", "%s", w->att_id ? w->att_id : "");
 			aws_param(&c.p, "Force", "true");
 			rc = change(ctx, &c, "%s from %s (Force)", w->eni_id, w->att_instance);
 			if (rc < 0)
 				fail_ec2(ctx, &c.err, "cannot detach %s from %s", w->eni_id,
 				    w->att_instance);
-			change_free(&c);
+			aws_call_free(&c);
 			if (rc < 0)
 				return -1;
 		}
@@ -713,7 +679,7 @@ move_eni(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *s
 			return -1;
 	}
 	if (w->att_instance == NULL) {
-		change_init(&c, ctx, "AttachNetworkInterface");
+		aws_call_init(&c, ctx, AWS_EC2, "AttachNetworkInterface");
 		aws_param(&c.p, "NetworkInterfaceId", "%s", w->eni_id);
 		aws_param(&c.p, "InstanceId", "%s", s->instance);
 		aws_param(&c.p, "DeviceIndex", "%lld", a->device_index);
@@ -721,7 +687,7 @@ move_eni(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *s
 		    a->device_index);
 		if (rc < 0)
 			fail_ec2(ctx, &c.err, "cannot attach %s to %s", w->eni_id, s->instance);
-		change_free(&c);
+		aws_call_free(&c);
 		if (rc < 0)
 			return -1;
 	}
@@ -732,39 +698,39 @@ int
 cloud_move(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *s,
     struct addr_where *w)
 {
-	struct ec2_change c;
+	struct aws_call c;
 	int rc = 0;
 
 	switch (a->mode) {
 	case AM_SECONDARY:
-		change_init(&c, ctx, "AssignPrivateIpAddresses");
+		aws_call_init(&c, ctx, AWS_EC2, "AssignPrivateIpAddresses");
 		aws_param(&c.p, "NetworkInterfaceId", "%s", s->eni);
 		aws_param(&c.p, "PrivateIpAddress.1", "%s", a->ip);
 		aws_param(&c.p, "AllowReassignment", "true");
 		if ((rc = change(ctx, &c, "%s to %s (AllowReassignment: taken from %s)", a->ip,
 		    s->eni, w->desc ? w->desc : "wherever it is")) < 0)
 			fail_ec2(ctx, &c.err, "cannot assign %s to %s", a->ip, s->eni);
-		change_free(&c);
+		aws_call_free(&c);
 		break;
 	case AM_ENI:
 		rc = move_eni(ctx, a, s, w);
 		break;
 	case AM_OVERLAY:
 		if (w->sdc_on) {
-			change_init(&c, ctx, "ModifyNetworkInterfaceAttribute");
+			aws_call_init(&c, ctx, AWS_EC2, "ModifyNetworkInterfaceAttribute");
 			aws_param(&c.p, "NetworkInterfaceId", "%s", s->eni);
 			aws_param(&c.p, "SourceDestCheck.Value", "false");
 			if ((rc = change(ctx, &c, "%s SourceDestCheck=false (it receives traffic for "
 			    "%s, which is not its own address)", s->eni, a->ip)) < 0)
 				fail_ec2(ctx, &c.err, "cannot turn off source/destination check on %s",
 				    s->eni);
-			change_free(&c);
+			aws_call_free(&c);
 		}
 		for (size_t i = 0; rc == 0 && i < w->nstale; i++)
 			rc = move_route(ctx, w->stale[i], w->stale_exists[i], a->ip, s);
 		break;
 	case AM_EIP:
-		change_init(&c, ctx, "AssociateAddress");
+		aws_call_init(&c, ctx, AWS_EC2, "AssociateAddress");
 		aws_param(&c.p, "AllocationId", "%s", a->allocation);
 		aws_param(&c.p, "NetworkInterfaceId", "%s", s->eni);
 		aws_param(&c.p, "PrivateIpAddress", "%s", s->private_ip ? s->private_ip : "");
@@ -773,7 +739,7 @@ cloud_move(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self 
 		    a->allocation, s->private_ip ? s->private_ip : "?", s->eni,
 		    w->desc ? w->desc : "wherever it is")) < 0)
 			fail_ec2(ctx, &c.err, "cannot associate %s with %s", a->allocation, s->eni);
-		change_free(&c);
+		aws_call_free(&c);
 		break;
 	}
 	if (rc < 0)
@@ -807,7 +773,7 @@ int
 cloud_release_eni(struct hb_ctx *ctx, const struct addr_cfg *a, const struct addr_self *s)
 {
 	struct addr_where w;
-	struct ec2_change c;
+	struct aws_call c;
 	int rc;
 
 	if ((rc = cloud_where(ctx, a, s, &w)) != 0) {
@@ -821,12 +787,12 @@ cloud_release_eni(struct hb_ctx *ctx, const struct addr_cfg *a, const struct add
 		addr_where_free(&w);
 		return 0;
 	}
-	change_init(&c, ctx, "DetachNetworkInterface");
+	aws_call_init(&c, ctx, AWS_EC2, "DetachNetworkInterface");
 	aws_param(&c.p, "AttachmentId", "%s", w.att_id ? w.att_id : "");
 	if ((rc = change(ctx, &c, "%s from %s (the next owner attaches it)", w.eni_id,
 	    s->instance)) < 0)
 		fail_ec2(ctx, &c.err, "cannot detach %s", w.eni_id);
-	change_free(&c);
+	aws_call_free(&c);
 	if (rc == 0 && (rc = wait_where(ctx, a, s, &w, is_detached,
 	    "the network interface detached")) == 0)
 		ctx_result(ctx, "%s detached: the next instance attaches it", w.eni_id);

@@ -9,6 +9,7 @@
 
 #include "aws/aws.h"
 #include "aws/creds.h"
+#include "awscall.h"
 #include "log.h"
 #include "module.h"
 #include "poll.h"
@@ -102,23 +103,6 @@ out:
 	return rc;
 }
 
-struct detach_call {
-	struct aws *aws;
-	struct aws_params p;
-	struct aws_error err;
-};
-
-static int
-detach_do(void *arg)
-{
-	struct detach_call *c = arg;
-	struct xml_node *x = NULL;
-	int rc = aws_query(c->aws, AWS_EC2, "DetachVolume", &c->p, &x, &c->err);
-
-	xml_free(x);
-	return rc;
-}
-
 /* Invariant 6, checked on the device itself: O_EXCL on a block device fails
  * with EBUSY while any mount namespace has it mounted, or anything holds it. */
 static int
@@ -148,7 +132,7 @@ volume_release(struct hb_ctx *ctx, void *cfg)
 	const char *id = ctx_fact(ctx, FACT_VOLUME_ID), *self = md_get(ctx->md, "instance-id");
 	const char *dev = ctx_fact(ctx, FACT_VOLUME_DEVICE);
 	static const char *const moved[] = {"IncorrectState", "InvalidAttachment.NotFound", NULL};
-	struct detach_call c;
+	struct aws_call c;
 	struct poller pl;
 	struct att a;
 	char *summary = NULL, waited[32];
@@ -157,9 +141,7 @@ volume_release(struct hb_ctx *ctx, void *cfg)
 
 	(void)cfg;
 	memset(&a, 0, sizeof(a));
-	memset(&c, 0, sizeof(c));
-	aws_params_init(&c.p);
-	aws_error_init(&c.err);
+	aws_call_init(&c, ctx, AWS_EC2, "DetachVolume");
 	if (id == NULL || self == NULL) {
 		ctx_fail(ctx, "%s is unknown (no volume.id in the run's report, or no instance "
 		    "id): nothing can be detached", id ? "this instance" : "the volume");
@@ -178,15 +160,14 @@ volume_release(struct hb_ctx *ctx, void *cfg)
 		if (r == 0 && !sent && strcmp(a.state, "detaching") != 0) {
 			if (device_free(ctx, id, dev) < 0)
 				goto out;
-			c.aws = ctx->aws;
-			aws_params_free(&c.p);
-			aws_params_init(&c.p);
+			aws_call_free(&c);
+			aws_call_init(&c, ctx, AWS_EC2, "DetachVolume");
 			aws_param(&c.p, "VolumeId", "%s", id);
 			aws_param(&c.p, "InstanceId", "%s", self);
 			free(summary);
 			summary = xasprintf("DetachVolume %s from %s (a normal detach: never forced)",
 			    id, self);
-			if (eff_aws(ctx->eff, "ec2", summary, detach_do, &c) == 0) {
+			if (aws_call_send(ctx, &c, "%s", summary) == 0) {
 				sent = true;
 				ctx->changed = true;
 				poller_kick(&pl);
@@ -224,7 +205,6 @@ volume_release(struct hb_ctx *ctx, void *cfg)
 out:
 	att_clear(&a);
 	free(summary);
-	aws_params_free(&c.p);
-	aws_error_free(&c.err);
+	aws_call_free(&c);
 	return rc;
 }
