@@ -566,11 +566,15 @@ addr_release(struct hb_ctx *ctx, void *p)
 		/* EC2 keeps routing it here until the next owner's AllowReassignment or
 		 * ReplaceRoute takes it; removing it locally stops this machine answering.
 		 * Neither IMDS nor EC2 is asked: a release must not wait on them here. */
-		if (link != NULL && local != NULL)
-			rc = link_del_addr(ctx, link, local);
-		if (rc == 0)
-			ctx_result(ctx, "%s removed from %s; the next instance takes it over in EC2",
-			    local ? local : a->ip, link ? link : "the interface");
+		if (link == NULL || local == NULL || !link_has_addr(link, local)) {
+			ctx_result(ctx, "%s is not on %s: nothing to give up here", local ? local :
+			    a->ip, link ? link : "this instance's interface");
+			break;
+		}
+		if ((rc = link_del_addr(ctx, link, local)) == 0)
+			ctx_result(ctx, "%s removed from %s; in EC2 it goes to the next instance that "
+			    "claims it (%s)", local, link, a->mode == AM_SECONDARY ?
+			    "AllowReassignment" : "ReplaceRoute");
 		break;
 	case AM_ENI:
 		if (ctx->aws == NULL || cloud_self(ctx, &s) < 0)

@@ -577,6 +577,8 @@ def test_release_again_changes_nothing(lab, mode):
     assert lab.mutations(since=seq) == [] and world(lab, lab.a) == before
     if mode == "eni":
         assert "not attached here" in st["message"], st
+    elif mode in ("secondary-ip", "overlay-ip"):
+        assert "nothing to give up here" in st["message"], st
 
 
 @pytest.mark.parametrize("mode", RELEASE_MODES)
@@ -604,6 +606,10 @@ def test_release_after_another_instance_took_it_does_not_take_it_back(lab, mode)
     if mode == "eni":
         assert enis(lab)[ENI_F]["attachment"] == b_eni
         assert "not attached here" in st["message"], st
+    elif mode in ("secondary-ip", "overlay-ip"):
+        # Said without claiming where EC2 routes it: release does not ask.
+        assert f"{ip} removed from" in st["message"], st
+        assert "goes to the next instance that claims it" in st["message"], st
 
 
 def test_release_removes_the_address_without_asking_imds_or_ec2(lab):
