@@ -17,6 +17,7 @@
 #include "exports.h"
 #include "log.h"
 #include "module.h"
+#include "net.h"
 
 static const char *const server_names[] = {"kernel", "ganesha", NULL};
 static const char *const exports_keys[] = {
@@ -618,7 +619,7 @@ converge(struct hb_ctx *ctx, struct exports_cfg *x, bool force)
 		ctx_set_fact(ctx, FACT_EXPORTS_RECOVERY, "%s", v.recovery);
 	if (v.same && !force) {
 		log_info(ctx->module, "exports unchanged: %s already holds them", x->config);
-		if (exports_probe(x->check_host, (int)x->check_port, 1000, why, sizeof(why)) == 0) {
+		if (net_probe(x->check_host, (int)x->check_port, 1000, why, sizeof(why)) == 0) {
 			ctx_result(ctx, "exports unchanged (%s); %s answers on %s:%lld", x->config,
 			    server, x->check_host, x->check_port);
 			rc = 0;

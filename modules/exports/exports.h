@@ -95,9 +95,7 @@ int exports_prove_volume(struct hb_ctx *ctx, const struct exports_cfg *x);
 /* release.c: stop serving for a planned stop (module.h: release). */
 int exports_release(struct hb_ctx *ctx, void *cfg);
 
-/* ready.c */
-/* One TCP connect attempt; 0 if it was accepted, else -1 and why. */
-int exports_probe(const char *host, int port, long long timeout_ms, char *why, size_t whylen);
+/* ready.c (one connect attempt: net_probe, net.h) */
 /* Connects until accepted or timeout_ms passes, logging progress; 0 or -1 and why. */
 int exports_wait_ready(const char *prefix, const char *host, int port, long long timeout_ms,
     char *why, size_t whylen);

@@ -1,78 +1,21 @@
 /* ready.c: does the NFS server answer?  A bounded TCP connect loop on
  * the NFS port, plus, for NFS-Ganesha, its log: ganesha starts and listens even
  * when it rejected every EXPORT block, so a listening port alone proves little. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "exports.h"
+#include "net.h"
 #include "log.h"
 
 #define LOG_SCAN_MAX (1024 * 1024)
 #define LOG_LINES_MAX 5
-
-int
-exports_probe(const char *host, int port, long long timeout_ms, char *why, size_t whylen)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	struct pollfd p;
-	int fd = -1, err = 0, rc = -1;
-	socklen_t elen = sizeof(err);
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		sslen = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		sslen = sizeof(struct sockaddr_in6);
-	} else {
-		snprintf(why, whylen, "%s is not an IP address", host);
-		return -1;
-	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-		snprintf(why, whylen, "socket: %s", strerror(errno));
-		goto out;
-	}
-	if (connect(fd, (struct sockaddr *)&ss, sslen) == 0) {
-		rc = 0;
-		goto out;
-	}
-	if (errno != EINPROGRESS) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		goto out;
-	}
-	p.fd = fd;
-	p.events = POLLOUT;
-	p.revents = 0;
-	if (poll(&p, 1, (int)(timeout_ms > 0 ? timeout_ms : 1)) <= 0) {
-		snprintf(why, whylen, "no answer within %lldms", timeout_ms);
-		goto out;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-		err = errno;
-	if (err != 0) {
-		snprintf(why, whylen, "%s", strerror(err));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
 
 static void
 sleep_ms(long long ms)
@@ -97,7 +40,7 @@ exports_wait_ready(const char *prefix, const char *host, int port, long long tim
 	for (;;) {
 		long long now = mono_ms(), left = deadline - now;
 
-		if (exports_probe(host, port, left < 1000 ? (left > 0 ? left : 1) : 1000, why,
+		if (net_probe(host, port, left < 1000 ? (left > 0 ? left : 1) : 1000, why,
 		    whylen) == 0) {
 			fmt_duration(mono_ms() - start, tbuf, sizeof(tbuf));
 			log_info(prefix, "NFS server answers on %s:%d after %s", host, port, tbuf);

@@ -15,6 +15,7 @@
 #include "exports.h"
 #include "log.h"
 #include "module.h"
+#include "net.h"
 
 /* How often the port is tried once the stop command returned. */
 #define GONE_POLL_MS 100
@@ -28,7 +29,7 @@ wait_gone(const struct exports_cfg *x, long long limit_ms)
 	char why[160];
 
 	for (;;) {
-		if (exports_probe(x->check_host, (int)x->check_port, 500, why, sizeof(why)) < 0)
+		if (net_probe(x->check_host, (int)x->check_port, 500, why, sizeof(why)) < 0)
 			return 0;
 		if (mono_ms() >= until)
 			return -1;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "util.h"
 
 #define RPC_VERSION 2
@@ -115,47 +116,6 @@ wait_fd(int fd, short events, long long deadline, char *why, size_t n, const cha
 		if (r < 0 && errno != EINTR)
 			return fail(why, n, "poll: %s", strerror(errno));
 	}
-}
-
-static int
-dial(const char *host, int port, long long deadline, char *why, size_t n)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen, elen = sizeof(int);
-	int fd, err = 0;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		sslen = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		sslen = sizeof(struct sockaddr_in6);
-	} else
-		return fail(why, n, "%s is not an IP address", host);
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		return fail(why, n, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&ss, sslen) == 0)
-		return fd;
-	if (errno != EINPROGRESS) {
-		fail(why, n, "connect: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (wait_fd(fd, POLLOUT, deadline, why, n, "connecting") < 0) {
-		close(fd);
-		return -1;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-		err = errno;
-	if (err != 0) {
-		fail(why, n, "connect: %s", strerror(err));
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 static int
@@ -343,7 +303,7 @@ rpc_call(const char *host, int port, uint32_t prog, uint32_t vers, uint32_t proc
 
 		memcpy(call.data, &mark, 4);
 	}
-	if ((fd = dial(host, port, deadline, why, whylen)) < 0)
+	if ((fd = net_dial(host, port, deadline, why, whylen)) < 0)
 		goto out;
 	if (send_all(fd, (unsigned char *)call.data, call.len, deadline, why, whylen) == 0 &&
 	    recv_record(fd, &reply, deadline, why, whylen) == 0 &&

@@ -7,74 +7,18 @@
  * answers correctly, keeps to a whole-exchange timeout, and is told to
  * ignore http_proxy (a probe of 127.0.0.1 through a proxy would test the
  * proxy).  Redirects are not followed: a 3xx is not ready. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "aws/http.h"
 #include "exec.h"
+#include "net.h"
 #include "service.h"
 
 #define HTTP_BODY_MAX (64 * 1024)
-
-static int
-probe_tcp(const char *host, int port, long long timeout_ms, char *why, size_t whylen)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-	socklen_t sslen, elen = sizeof(int);
-	struct pollfd p;
-	int fd = -1, err = 0, rc = -1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-		sslen = sizeof(*v4);
-	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		sslen = sizeof(*v6);
-	} else {
-		snprintf(why, whylen, "%s is not an IP address", host);
-		return -1;
-	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-		snprintf(why, whylen, "socket: %s", strerror(errno));
-		goto out;
-	}
-	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
-		if (errno != EINPROGRESS) {
-			snprintf(why, whylen, "connect: %s", strerror(errno));
-			goto out;
-		}
-		p.fd = fd;
-		p.events = POLLOUT;
-		p.revents = 0;
-		if (poll(&p, 1, (int)(timeout_ms > 0 ? timeout_ms : 1)) <= 0) {
-			snprintf(why, whylen, "no answer to a TCP connect within %lldms", timeout_ms);
-			goto out;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-			err = errno;
-		if (err != 0) {
-			snprintf(why, whylen, "connect: %s", strerror(err));
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
 
 static int
 probe_http(const char *url, long long timeout_ms, char *why, size_t whylen)
@@ -144,7 +88,7 @@ svc_probe(const struct svc_cfg *s, const struct exec_as *as, long long timeout_m
 		timeout_ms = 1;
 	switch (s->ready) {
 	case READY_PORT:
-		return probe_tcp(s->ready_host, (int)s->ready_port, timeout_ms, why, whylen);
+		return net_probe(s->ready_host, (int)s->ready_port, timeout_ms, why, whylen);
 	case READY_HTTP:
 		return probe_http(s->ready_url, timeout_ms, why, whylen);
 	default:

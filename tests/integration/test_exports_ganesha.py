@@ -373,4 +373,4 @@ def test_server_that_never_answers_fails_within_the_bound(tmp_path):
     assert f"did not answer on 127.0.0.1:{port} within 2s" in r.stderr
     assert "Connection refused" in r.stderr
     assert "restarted" in r.stderr  # what the restart command said
-    assert took < 10
+    assert took < 30, (took, r.stderr)  # bounded by check.timeout (2s), not hung; generous under load
