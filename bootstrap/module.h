@@ -84,7 +84,8 @@ struct module {
 	void *(*parse)(struct cfg *c, const struct ynode *node);
 	/* Describes, through ctx->eff in record mode, what apply would do. */
 	int (*plan)(struct hb_ctx *ctx, void *cfg);
-	/* Converges this machine; 0 or -1 (after ctx_fail or ctx_fail_anywhere). */
+	/* Converges this machine; 0 or -1 (after ctx_fail or ctx_fail_anywhere).
+	 * Every module has one (test_manifest holds the registry to it). */
 	int (*apply)(struct hb_ctx *ctx, void *cfg);
 	/* Is this module's piece still as apply left it?  Cheap and local first,
 	 * rate-limiting its own API calls.  Reads only; says why through
@@ -130,5 +131,9 @@ struct module {
 const struct module *module_find(const char *name);
 /* NULL-terminated, in documentation order (modules/registry.c). */
 extern const struct module *const module_registry[];
+/* The modules that put the service on this instance (volume, filesystem,
+ * exports, service): those that point clients here name it as their
+ * "after" list (DESIGN.md invariant 8; modules/registry.c). */
+extern const char *const module_serving_path[];
 
 #endif

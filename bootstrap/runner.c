@@ -207,9 +207,7 @@ run_module(struct runner *R, size_t i)
 		mrc = ctx_fail(ctx, "deadline passed before this module started (the run's "
 		    "deadline is %s: raise \"deadline\" in the manifest if the modules need "
 		    "longer)", dl);
-	} else if (mm->mod->apply == NULL)
-		mrc = ctx_fail(ctx, "module %s: apply not implemented yet", mm->mod->name);
-	else if ((mrc = needs_done(R, i)) == 0)
+	} else if ((mrc = needs_done(R, i)) == 0)
 		mrc = mm->mod->apply(ctx, mm->cfg);
 	/* A module that ran past the deadline failed because of it, whatever it says. */
 	if (mrc != 0 && ctx_time_left(ctx) == 0 &&

@@ -412,6 +412,18 @@ test_binary_and_unreadable(void **state)
 	diag_free(&d);
 }
 
+/* The runner applies every module without asking: each must have parse and
+ * apply (module.h). */
+static void
+test_every_module_can_apply(void **state)
+{
+	(void)state;
+	for (size_t i = 0; module_registry[i] != NULL; i++) {
+		assert_non_null(module_registry[i]->parse);
+		assert_non_null(module_registry[i]->apply);
+	}
+}
+
 int
 main(void)
 {
@@ -428,6 +440,7 @@ main(void)
 		cmocka_unit_test(test_modules_list),
 		cmocka_unit_test(test_required_flag),
 		cmocka_unit_test(test_binary_and_unreadable),
+		cmocka_unit_test(test_every_module_can_apply),
 	};
 
 	return cmocka_run_group_tests_name("manifest", tests, NULL, NULL);
