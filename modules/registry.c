@@ -30,3 +30,5 @@ module_find(const char *name)
 			return module_registry[i];
 	return NULL;
 }
+
+const char *const module_serving_path[] = {"volume", "filesystem", "exports", "service", NULL};

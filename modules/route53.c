@@ -986,16 +986,12 @@ r53_repair(struct hb_ctx *ctx, void *p)
 	return r53_apply(ctx, p);
 }
 
-/* Invariant 8: the name points here only once the data path is proven and
- * the service answers; the manifest lists these first (module.h: after). */
-static const char *const after_these[] = {"volume", "filesystem", "exports", "service", NULL};
-
 const struct module module_route53 = {
 	.name = "route53",
 	.summary = "point the service's DNS name at this instance",
 	.required_default = true,
 	.needs_aws = true,
-	.after = after_these,
+	.after = module_serving_path,  /* invariant 8: DNS follows the service */
 	.parse = r53_parse,
 	.plan = r53_plan,
 	.apply = r53_apply,

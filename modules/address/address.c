@@ -56,9 +56,6 @@ static const struct {
 	{"device_index", AM_ENI, -1},
 	{"allocation", AM_EIP, -1},
 };
-/* Invariant 8: the manifest lists these first, and the runner applies this
- * module only once each of them succeeded (module.h: after). */
-static const char *const after_these[] = {"volume", "filesystem", "exports", "service", NULL};
 
 /* ---- manifest -------------------------------------------------------------- */
 
@@ -859,7 +856,7 @@ const struct module module_address = {
 	    "Elastic IP)",
 	.required_default = true,
 	.needs_aws = true,
-	.after = after_these,
+	.after = module_serving_path,  /* invariant 8: the address follows the service */
 	.parse = addr_parse,
 	.plan = addr_plan,
 	.apply = addr_apply,
