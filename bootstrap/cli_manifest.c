@@ -182,11 +182,7 @@ parse_opts(int argc, char **argv, const char *usage, unsigned takes, struct mopt
 		if (r != 0)
 			return r;
 	}
-	/* After "--": operands only. */
-	for (; optind < argc; optind++)
-		if ((r = cli_input_opt(&o->in, usage, 1, argv[optind])) != 0)
-			return r;
-	return cli_input_done(&o->in, usage);
+	return cli_input_done(&o->in, usage, argc, argv);
 }
 
 static void

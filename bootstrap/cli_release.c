@@ -114,10 +114,7 @@ parse_opts(int argc, char **argv, struct rcli *c)
 		if (r != 0)
 			return r;
 	}
-	for (; optind < argc; optind++)
-		if ((r = cli_input_opt(&c->in, usage_release, 1, argv[optind])) != 0)
-			return r;
-	return cli_input_done(&c->in, usage_release);
+	return cli_input_done(&c->in, usage_release, argc, argv);
 }
 
 /* Is systemd taking the machine down?  1 yes, 0 no, -1 cannot tell (*seen

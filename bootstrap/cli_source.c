@@ -54,8 +54,13 @@ cli_input_opt(struct cli_input *in, const char *usage, int ch, const char *arg)
 }
 
 int
-cli_input_done(struct cli_input *in, const char *usage)
+cli_input_done(struct cli_input *in, const char *usage, int argc, char **argv)
 {
+	int r;
+
+	for (; optind < argc; optind++)
+		if ((r = cli_input_opt(in, usage, 1, argv[optind])) != 0)
+			return r;
 	if (in->operand != NULL && in->file != NULL)
 		return usage_error(usage, "give the manifest once, as FILE or as -f FILE, not both "
 		    "(\"%s\")", in->operand);

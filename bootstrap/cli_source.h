@@ -40,8 +40,9 @@ void cli_input_init(struct cli_input *in);
 /* One option from getopt_long (ch 1 is an operand): 0 when it was one of
  * these, 1 when it was not, EXIT_USAGE once the usage error is printed. */
 int cli_input_opt(struct cli_input *in, const char *usage, int ch, const char *arg);
-/* After the options: the operand becomes the manifest.  0 or EXIT_USAGE. */
-int cli_input_done(struct cli_input *in, const char *usage);
+/* After getopt: the operands left after "--" (argv[optind..]) are taken
+ * too, and the operand becomes the manifest.  0 or EXIT_USAGE. */
+int cli_input_done(struct cli_input *in, const char *usage, int argc, char **argv);
 void cli_input_free(struct cli_input *in);
 
 /* A client of the instance metadata service with the options' deadline. */
